@@ -1,0 +1,13 @@
+/*
+ * commands.h - the entry point of every `kiln <command>`, dispatched by main.c.
+ *
+ * Each takes (argc, argv) with argv[0] the command name and returns the exit code
+ * (KILN_EXIT_OK, KILN_EXIT_FAIL, KILN_EXIT_USAGE from cli.h).
+ */
+#ifndef KILN_CLI_COMMANDS_H
+#define KILN_CLI_COMMANDS_H
+
+int kiln_cmd_version(int argc, char **argv);
+int kiln_cmd_help(int argc, char **argv);
+
+#endif
