@@ -83,8 +83,8 @@ void kiln_stats_chisquare(const double *obs, const double *exp, size_t n, double
 
 /*
  * Sorts n doubles ascending (LSD radix sort on the IEEE bits; -0.0 sorts before 0.0 and
- * compares equal to it). `tmp` must hold n doubles (NULL sorts in place with qsort for
- * small n only: n <= 64). NaN must not be present.
+ * compares equal to it). `tmp` must hold n doubles, or be NULL to sort in place with an
+ * introsort (used for n <= 2048 anyway). NaN must not be present.
  */
 void kiln_stats_sort(double *v, size_t n, double *tmp);
 
