@@ -26,6 +26,8 @@ struct command {
 static const struct command commands[] = {
     { "version", kiln_cmd_version, "print the version" },
     { "help", kiln_cmd_help, "show help for kiln or one command" },
+    { "profile", kiln_cmd_profile, "profile a data file (schema and drift reference)" },
+    { "drift", kiln_cmd_drift, "measure drift between reference and current data" },
 };
 
 static void usage(FILE *out)
