@@ -28,6 +28,7 @@ static const struct command commands[] = {
     { "help", kiln_cmd_help, "show help for kiln or one command" },
     { "profile", kiln_cmd_profile, "profile a data file (schema and drift reference)" },
     { "drift", kiln_cmd_drift, "measure drift between reference and current data" },
+    { "validate", kiln_cmd_validate, "check a data file against expectations (a data gate)" },
 };
 
 static void usage(FILE *out)

@@ -11,5 +11,6 @@ int kiln_cmd_version(int argc, char **argv);
 int kiln_cmd_help(int argc, char **argv);
 int kiln_cmd_profile(int argc, char **argv);
 int kiln_cmd_drift(int argc, char **argv);
+int kiln_cmd_validate(int argc, char **argv);
 
 #endif
