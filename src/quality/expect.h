@@ -19,13 +19,15 @@
  * values), partial_unexpected_list (at most 20 values, with their line numbers) and so on.
  * "mostly" is the share of non-missing values (of all rows for not_null) that must pass.
  *
- * Ownership: suites and validations own their memory (_free). Thread-safety: a suite is
- * read-only once parsed and can be shared; a validation run uses its own state.
+ * Ownership: suites and validations own their memory (_free); a validation keeps copies of
+ * what it reports, so the suite may be freed first. Thread-safety: a suite is read-only
+ * once parsed and can be shared; a validation run uses its own state.
  */
 #ifndef KILN_QUALITY_EXPECT_H
 #define KILN_QUALITY_EXPECT_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -88,9 +90,10 @@ int kiln_suite_suggest(const struct kiln_profile *p, const char *profile_name, s
 
 /* One expectation's outcome (GX "result" keys; NaN / 0 where they do not apply). */
 struct kiln_expect_result {
-    const struct kiln_expect *expect;
     enum kiln_expect_kind kind;
-    const char *column; /* NULL for table expectations */
+    char *column;   /* NULL for table expectations */
+    int line;       /* the expectation's line in the suite */
+    json_t *kwargs; /* the parameters as given (owned reference) */
     int success;
     char *exception; /* set when the expectation could not be evaluated (e.g. no column) */
     int row_level;   /* counts of unexpected values apply */

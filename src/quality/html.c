@@ -126,10 +126,8 @@ void kiln_html_bars(struct kiln_hw *out, const char *const *labels, const double
         maxv = 1;
     slot = (W - left) / (double)shown;
     bw = b != NULL ? slot * 0.4 : slot * 0.8;
-    kiln_hw_printf(out,
-                   "<svg viewBox=\"0 0 %.0f %.0f\" width=\"100%%\" role=\"img\" "
-                   "xmlns=\"http://www.w3.org/2000/svg\">",
-                   W, H + bottom + top);
+    kiln_hw_printf(out, "<svg viewBox=\"0 0 %.0f %.0f\" width=\"100%%\" role=\"img\">", W,
+                   H + bottom + top);
     kiln_hw_printf(out,
                    "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#c9ced6\"/>",
                    left, top + H, W, top + H);

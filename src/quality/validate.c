@@ -51,6 +51,8 @@ void kiln_validation_free(struct kiln_validation *v)
         struct kiln_expect_result *r = &v->results[i];
         kiln_free(r->exception);
         kiln_free(r->observed_text);
+        kiln_free(r->column);
+        json_decref(r->kwargs);
         for (size_t k = 0; k < r->npartial; k++)
             kiln_free(r->partial_value[k]);
         for (size_t k = 0; k < r->ncounts; k++)
@@ -262,9 +264,11 @@ static int bind(struct run *run, struct kiln_table_reader *r)
         const struct kiln_expect *e = &s->e[i];
         struct kiln_expect_result *res = &v->results[i];
         char msg[300];
-        res->expect = e;
         res->kind = e->kind;
-        res->column = e->column;
+        res->line = e->line;
+        res->kwargs = json_incref(e->kwargs);
+        if (e->column != NULL && set_text(&res->column, e->column) != KILN_OK)
+            return KILN_ENOMEM;
         res->row_level = kiln_expect_row_level(e->kind);
         res->observed = NAN;
         run->st[i].col = -1;

@@ -37,10 +37,10 @@ static void write_result(struct kiln_jsonw *w, const struct kiln_expect_result *
     kiln_jsonw_obj_begin(w);
     kiln_jsonw_kv_str(w, "type", kiln_expect_name(r->kind));
     kiln_jsonw_key(w, "kwargs");
-    kiln_jsonw_json(w, r->expect->kwargs);
+    kiln_jsonw_json(w, r->kwargs);
     kiln_jsonw_key(w, "meta");
     kiln_jsonw_obj_begin(w);
-    kiln_jsonw_kv_int(w, "line", r->expect->line);
+    kiln_jsonw_kv_int(w, "line", r->line);
     kiln_jsonw_obj_end(w);
     kiln_jsonw_obj_end(w);
     kiln_jsonw_key(w, "result");
@@ -205,7 +205,7 @@ static void html_result(struct kiln_hw *w, const struct kiln_expect_result *r)
     int ok = r->success && r->exception == NULL;
     kiln_hw_printf(w, "<tr><td><span class=\"badge %s\">%s</span></td><td><code>%s</code>",
                    ok ? "ok" : "bad", ok ? "pass" : "FAIL", kiln_expect_name(r->kind));
-    kiln_hw_printf(w, " <span class=\"muted\">line %d</span></td><td>", r->expect->line);
+    kiln_hw_printf(w, " <span class=\"muted\">line %d</span></td><td>", r->line);
     kiln_html_text(w, r->column != NULL ? r->column : "(table)", (size_t)-1);
     kiln_hw_puts(w, "</td><td>");
     if (r->exception != NULL) {
