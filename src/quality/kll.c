@@ -286,8 +286,8 @@ static double at_rank(const double *v, const uint64_t *w, size_t n, uint64_t r)
 
 static double virtual_index(uint64_t total, double q)
 {
-    /* numpy 1.24 _compute_virtual_index(n, q, alpha=1, beta=1), same operation order. */
-    return ((double)total * q + (1.0 + q * (1.0 - 1.0 - 1.0))) - 1.0;
+    /* numpy 1.24's 'linear' and 'nearest' methods: (n - 1) * q. */
+    return (double)(total - 1) * q;
 }
 
 double kiln_quantile_linear(const double *v, const uint64_t *w, size_t n, uint64_t total, double q)

@@ -170,6 +170,16 @@ def vector_cases():
     return out, chi
 
 
+def quantile_cases():
+    out = []
+    for spec in ["u100", "u7", "n1001", "t500", "u9"]:
+        x = np.array(kilngen.sample(SAMPLE_SPECS[spec]))
+        for q in [0.0, 0.01, 0.1, 0.25, 0.3333333333333333, 0.5, 0.75, 0.9, 0.99, 1.0]:
+            out.append({"spec": spec, "q": q, "linear": enc(np.quantile(x, q)),
+                        "nearest": enc(np.quantile(x, q, method="nearest"))})
+    return out
+
+
 def main():
     assert scipy.__version__ == "1.10.1", scipy.__version__
     norm, lg = misc_cases()
@@ -187,6 +197,7 @@ def main():
         "samples": sample_cases(),
         "vectors": vec,
         "chisquare": chi,
+        "quantiles": quantile_cases(),
     }
     os.makedirs(os.path.join(HERE, "fixtures"), exist_ok=True)
     with open(os.path.join(HERE, "fixtures", "stats.json"), "w") as f:
