@@ -184,6 +184,8 @@ int kiln_table_add_name(struct kiln_table_reader *r, const char *p, size_t len, 
         len = (size_t)snprintf(gen, sizeof(gen), "column_%zu", r->ncols + 1);
         p = gen;
     }
+    if (memchr(p, '\0', len) != NULL)
+        return kiln_table_fail_at(r, KILN_EPARSE, at, line, "column name contains a NUL byte");
     if (kiln_table_lookup(r, p, len) >= 0)
         return kiln_table_fail_at(r, KILN_EPARSE, at, line, "duplicate column name '%.*s'",
                                   (int)(len > 64 ? 64 : len), p);
