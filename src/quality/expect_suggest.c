@@ -10,7 +10,9 @@
  *     twice the profiled one; timestamps within the profiled period;
  *   - text and boolean columns with at most 50 distinct values take only those values
  *     (mostly 0.99 past 100 rows);
- * *   - columns whose profiled values were all distinct (50 or more) stay unique;
+ * *   - identifier-like columns (integers or text, 50 or more values, at least 95% of them
+ *     distinct) get no range, mean, set or drift expectations, and stay unique when every
+ *     profiled value was distinct (known exactly while under max_values distinct values);
  *   - every other numeric or text column does not drift from the profile.
  * Strings are written as JSON-style double-quoted scalars, which YAML reads unchanged.
  */
@@ -115,7 +117,7 @@ static void column(struct yw *w, const struct kiln_colsum *c)
     enum kiln_coltype t = kiln_colsum_type(c);
     uint64_t nonmissing = c->rows - c->missing;
     double share = c->rows ? (double)c->missing / (double)c->rows : 0;
-    int exact, unique;
+    int exact, unique, ident;
     uint64_t distinct = kiln_colsum_distinct(c, &exact);
     char b[64];
 
@@ -136,8 +138,14 @@ static void column(struct yw *w, const struct kiln_colsum *c)
                  fmax(0.0, floor((1 - 2 * share) * 1000) / 1000));
         put(w, b);
     }
-    unique = exact && nonmissing >= 50 && distinct == nonmissing &&
-             (t == KILN_COL_INTEGER || t == KILN_COL_STRING);
+    ident = nonmissing >= 50 && (double)distinct >= 0.95 * (double)nonmissing &&
+            (t == KILN_COL_INTEGER || t == KILN_COL_STRING);
+    unique = ident && exact && distinct == nonmissing;
+    if (ident) {
+        if (unique)
+            begin(w, KILN_EXPECT_UNIQUE, c->name);
+        return;
+    }
     if (kiln_coltype_is_numeric(t) && c->n_num > 0)
         numeric(w, c, t);
     if (t == KILN_COL_TIMESTAMP && c->n_num > 0) {
