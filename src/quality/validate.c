@@ -306,6 +306,7 @@ static int top_counts(struct kiln_expect_result *r, const struct estate *st)
     if (st->nbad_missing > 0) {
         r->count_value[n] = NULL;
         r->count_n[n++] = st->nbad_missing;
+        r->ncounts = n;
     }
     while (n < KILN_PARTIAL_MAX) {
         size_t best = (size_t)-1;
@@ -321,6 +322,7 @@ static int top_counts(struct kiln_expect_result *r, const struct estate *st)
             return KILN_ENOMEM;
         }
         r->count_n[n++] = st->bad.e[best].count;
+        r->ncounts = n;
     }
     r->ncounts = n;
     kiln_free(used);
