@@ -142,8 +142,15 @@ static void column(struct yw *w, const struct kiln_colsum *c)
             (t == KILN_COL_INTEGER || t == KILN_COL_STRING);
     unique = ident && exact && distinct == nonmissing;
     if (ident) {
-        if (unique)
+        if (unique) {
             begin(w, KILN_EXPECT_UNIQUE, c->name);
+        } else if ((double)distinct >= 0.98 * (double)nonmissing) {
+            /* Too many values to be sure they were all distinct: offer it commented out. */
+            put(w, "  # probably an identifier; uncomment to require unique values:\n");
+            put(w, "  # - type: expect_column_values_to_be_unique\n  #   column: ");
+            quoted(w, c->name, strlen(c->name));
+            put(w, "\n");
+        }
         return;
     }
     if (kiln_coltype_is_numeric(t) && c->n_num > 0)
