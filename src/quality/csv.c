@@ -12,6 +12,37 @@
 #include "core/mem.h"
 #include "quality/table_int.h"
 
+/* Nonzero when some byte of x equals the byte repeated in pat; the lowest set bit marks the
+ * first such byte (the borrow trick can only add false hits above a true one). */
+static uint64_t has_byte(uint64_t x, uint64_t pat)
+{
+    uint64_t y = x ^ pat;
+    return (y - 0x0101010101010101ULL) & ~y & 0x8080808080808080ULL;
+}
+
+/* End of an unquoted field: the first delimiter, '\n' or '\r' at or after pos. */
+static size_t field_end(const char *d, size_t pos, size_t end, char delim,
+                        const unsigned char *stop)
+{
+    const uint64_t pd = 0x0101010101010101ULL * (unsigned char)delim;
+    const uint64_t pn = 0x0101010101010101ULL * '\n', pr = 0x0101010101010101ULL * '\r';
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (pos + 8 <= end) {
+        uint64_t w, m;
+        memcpy(&w, d + pos, 8);
+        m = has_byte(w, pd) | has_byte(w, pn) | has_byte(w, pr);
+        if (m != 0)
+            return pos + ((size_t)__builtin_ctzll(m) >> 3);
+        pos += 8;
+    }
+#else
+    (void)pd, (void)pn, (void)pr;
+#endif
+    while (pos < end && !stop[(unsigned char)d[pos]])
+        pos++;
+    return pos;
+}
+
 static uint64_t count_newlines(const char *p, size_t n)
 {
     uint64_t k = 0;
@@ -157,8 +188,7 @@ int kiln_csv_record(struct kiln_table_reader *r)
                                           "unexpected byte 0x%02x after a closing quote", ch);
             }
         } else {
-            while (pos < end && !stop[(unsigned char)d[pos]])
-                pos++;
+            pos = field_end(d, pos, end, delim, stop);
             if (pos >= end && !r->eof)
                 return KILN_REC_MORE;
             c->p = d + cs;

@@ -198,6 +198,34 @@ static int match_inf(const char *p, const char *end, double *v, int neg)
     return 1;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR_DIGITS 1
+/* 1 when the 8 bytes at p are all ASCII digits. */
+static int eight_digits(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return (((v & 0xF0F0F0F0F0F0F0F0ULL) |
+             (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ==
+            0x3333333333333333ULL);
+}
+
+/* The value of 8 ASCII digits (fast_float's multiply trick). */
+static uint32_t parse_eight(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    v -= 0x3030303030303030ULL;
+    v = (v * 10) + (v >> 8);
+    v = (((v & 0x000000FF000000FFULL) * 0x000F424000000064ULL) +
+         (((v >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >>
+        32;
+    return (uint32_t)v;
+}
+#else
+#define SWAR_DIGITS 0
+#endif
+
 /* Scans the syntax; 1 when it is a (finite-form) number. */
 static int scan_number(const char *p, const char *end, struct scan *sc)
 {
@@ -208,6 +236,19 @@ static int scan_number(const char *p, const char *end, struct scan *sc)
 
     sc->truncated = 0;
     sc->is_int = 1;
+    /* Leading zeros, then (fast path) 8 digits at a time while they all count. */
+    while (p < end && *p == '0') {
+        any = 1;
+        p++;
+    }
+#if SWAR_DIGITS
+    while (end - p >= 8 && nd <= 11 && eight_digits(p)) {
+        w = w * 100000000 + parse_eight(p);
+        nd += 8;
+        any = 1;
+        p += 8;
+    }
+#endif
     for (; p < end && is_digit(*p); p++) {
         unsigned d = (unsigned)(*p - '0');
         any = 1;
@@ -223,7 +264,23 @@ static int scan_number(const char *p, const char *end, struct scan *sc)
     }
     if (p < end && *p == '.') {
         sc->is_int = 0;
-        for (p++; p < end && is_digit(*p); p++) {
+        p++;
+        if (w == 0)
+            while (p < end && *p == '0') {
+                any = 1;
+                q--;
+                p++;
+            }
+#if SWAR_DIGITS
+        while (end - p >= 8 && nd <= 11 && eight_digits(p)) {
+            w = w * 100000000 + parse_eight(p);
+            nd += 8;
+            q -= 8;
+            any = 1;
+            p += 8;
+        }
+#endif
+        for (; p < end && is_digit(*p); p++) {
             unsigned d = (unsigned)(*p - '0');
             any = 1;
             if (nd < 19) {

@@ -128,6 +128,16 @@ static void test_csv_errors(void **state)
     expect_err("a,b\n1,2,3\n", "bad.csv", KILN_EPARSE, "line 2: expected 2 fields, found 3");
     expect_err("a,a\n1,2\n", "bad.csv", KILN_EPARSE, "duplicate column name 'a'");
     expect_err("", "empty.csv", KILN_EPARSE, "empty file");
+    {
+        /* A NUL byte in a column name (found by fuzzing) is refused, not truncated. */
+        static const char nul[] = "a,b\0c\n1,2\n";
+        struct kiln_table_reader *r = NULL;
+        struct kiln_err err = { 0 };
+        assert_int_equal(
+            kiln_table_reader_open_mem(nul, sizeof(nul) - 1, "nul.csv", NULL, &r, &err),
+            KILN_EPARSE);
+        assert_non_null(strstr(err.msg, "line 1, column 3: column name contains a NUL byte"));
+    }
     /* The line of an error after a multi-line quoted field counts its newlines. */
     expect_err("a,b\n\"1\n2\n3\",4\n5,\"6\"x\n", "bad.csv", KILN_EPARSE, "line 5, column 6");
 }
