@@ -42,14 +42,19 @@ void kiln_kll_reset(struct kiln_kll *s)
 /* Level 0 is an unsorted input buffer of at least this many items. */
 #define KLL_BUFFER 4096
 
-static uint32_t level_cap(const struct kiln_kll *s, uint32_t h)
+/* Capacities depend on the number of levels; they are recomputed when it changes. */
+static uint32_t level_cap(struct kiln_kll *s, uint32_t h)
 {
-    uint32_t depth = s->nlevels - 1 - h;
-    double c;
-    if (h == 0)
-        return s->k > KLL_BUFFER ? s->k : KLL_BUFFER;
-    c = ceil((double)s->k * pow(2.0 / 3.0, (double)depth));
-    return c < 2 ? 2 : (uint32_t)c;
+    if (s->caps_for != s->nlevels) {
+        for (uint32_t i = 0; i < s->nlevels; i++) {
+            double c = ceil((double)s->k * pow(2.0 / 3.0, (double)(s->nlevels - 1 - i)));
+            s->level_cap[i] = i == 0 ? (s->k > KLL_BUFFER ? s->k : KLL_BUFFER)
+                              : c < 2 ? 2
+                                      : (uint32_t)c;
+        }
+        s->caps_for = s->nlevels;
+    }
+    return s->level_cap[h];
 }
 
 static int reserve(struct kiln_kll *s, uint32_t h, uint32_t need)
@@ -147,7 +152,7 @@ static size_t total_size(const struct kiln_kll *s)
     return t;
 }
 
-static size_t total_cap(const struct kiln_kll *s)
+static size_t total_cap(struct kiln_kll *s)
 {
     size_t t = 0;
     for (uint32_t h = 0; h < s->nlevels; h++)

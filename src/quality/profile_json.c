@@ -105,8 +105,13 @@ static void write_numeric(struct kiln_jsonw *w, const struct kiln_colsum *c, uin
     kiln_jsonw_arr_begin(w);
     for (uint32_t h = 0; h < c->kll.nlevels; h++) {
         kiln_jsonw_arr_begin(w);
-        for (uint32_t i = 0; i < c->kll.size[h]; i++)
-            kiln_jsonw_double(w, c->kll.items[h][i]);
+        for (uint32_t i = 0; i < c->kll.size[h]; i++) {
+            /* 17 significant digits always round-trip; one snprintf instead of the
+             * shortest-form search, which matters for thousands of items. */
+            char b[32];
+            int bl = snprintf(b, sizeof(b), "%.17g", c->kll.items[h][i]);
+            kiln_jsonw_raw(w, b, (size_t)bl);
+        }
         kiln_jsonw_arr_end(w);
     }
     kiln_jsonw_arr_end(w);
