@@ -240,11 +240,10 @@ static int numeric_column(const struct kiln_dcol *r, const struct kiln_dcol *c,
         forced != KILN_DRIFT_AUTO ? forced : default_method(1, r->n, union_distinct(r, c, 5));
     if (!r->exact || !c->exact)
         o->approximate = 1;
-    kiln_stats_ks_2samp(&sr, &sc, &ks);
+    kiln_stats_ks_wasserstein(&sr, &sc, &ks, &o->wasserstein);
     o->ks_statistic = ks.statistic;
     o->ks_p_value = ks.p_value;
     o->ks_exact = ks.exact && r->exact && c->exact;
-    o->wasserstein = kiln_stats_wasserstein(&sr, &sc);
     o->wasserstein_normed = o->wasserstein / (r->std_pop > 0.001 ? r->std_pop : 0.001);
     if ((rc = kiln_drift_bin_numeric(r, c, binning, nbins, o)) != KILN_OK ||
         (rc = kiln_drift_divergences(o)) != KILN_OK)

@@ -43,6 +43,14 @@ void kiln_stats_ks_2samp(const struct kiln_stats_sample *a, const struct kiln_st
                          struct kiln_stats_ks *out /* OUT */);
 
 /*
+ * kiln_stats_ks_2samp and kiln_stats_wasserstein of the same samples in one pass over their
+ * merge (the drift report needs both). OUT: *ks, *w1.
+ */
+void kiln_stats_ks_wasserstein(const struct kiln_stats_sample *a,
+                               const struct kiln_stats_sample *b,
+                               struct kiln_stats_ks *ks /* OUT */, double *w1 /* OUT */);
+
+/*
  * Exact two-sided p-value P(D >= h/lcm(n1, n2)) for sample sizes n1, n2 (SciPy's
  * _compute_prob_outside_square when n1 == n2, else _compute_outer_prob_inside_method),
  * unclipped: rounding can put it slightly outside [0, 1], in which case ks_2samp falls back
