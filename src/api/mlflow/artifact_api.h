@@ -7,6 +7,8 @@
 
 #include "api/api.h"
 #include "artifacts/artifacts.h"
+#include "core/json.h"
+#include "tracking/logged_models.h"
 
 /*
  * Opens the server's artifact repository for this request (released with the request
@@ -24,5 +26,8 @@ int kiln_api_artifact_repo(struct kiln_server *srv, struct kiln_http_req *req,
 int kiln_api_respond_listing(struct kiln_server *srv, struct kiln_http_req *req,
                              struct kiln_http_resp *resp, const char *root_uri, const char *rel,
                              struct kiln_err *err);
+
+/* Writes a LoggedModel object {info, data} (the value only; the caller writes the key). */
+void kiln_mlflow_write_logged_model(struct kiln_jsonw *w, const struct kiln_logged_model *m);
 
 #endif
