@@ -10,5 +10,6 @@
 int kiln_cmd_version(int argc, char **argv);
 int kiln_cmd_help(int argc, char **argv);
 int kiln_cmd_server(int argc, char **argv);
+int kiln_cmd_artifacts(int argc, char **argv);
 
 #endif
