@@ -24,6 +24,7 @@
 #include "tracking/tracking.h"
 
 struct kiln_store;
+struct kiln_sf_schema;
 
 enum kiln_logged_model_status {
     KILN_LOGGED_MODEL_STATUS_UNSPECIFIED = 0,
@@ -104,6 +105,46 @@ int kiln_logged_model_delete_tag(struct kiln_store *store, const char *model_id,
  */
 int kiln_logged_model_log_params(struct kiln_store *store, const char *model_id,
                                  const struct kiln_kv *params, size_t n, struct kiln_err *err);
+
+/* ---- search (logged_model_search.c) ------------------------------------------------------ */
+
+/* What logged-model filters may name (search_filter.h): static, read-only. */
+extern const struct kiln_sf_schema kiln_sf_schema_logged_models;
+
+struct kiln_logged_model_dataset {
+    const char *name;   /* required */
+    const char *digest; /* optional */
+};
+
+/* One structured order_by entry: field_name is "metrics.<key>" or an attribute name. */
+struct kiln_logged_model_order {
+    const char *field;
+    int ascending;
+    const char *dataset_name;   /* metrics only, optional */
+    const char *dataset_digest; /* metrics only, optional */
+};
+
+struct kiln_logged_model_search {
+    const int64_t *experiment_ids; /* at least one */
+    size_t nexperiments;
+    const char *filter;                               /* MLflow filter text; NULL or "" for none */
+    const struct kiln_logged_model_dataset *datasets; /* restrict metric filters */
+    size_t ndatasets;
+    const struct kiln_logged_model_order *order;
+    size_t norder;
+    int64_t max_results;    /* 0: 50; at most 50000 */
+    const char *page_token; /* from a previous page of the same search, or NULL */
+};
+
+/*
+ * Searches active logged models (see logged_model_search.c for the semantics). OUT: *models
+ * (n entries) and *next_token (NULL on the last page), all from `arena`. KILN_EINVAL for a bad
+ * filter, order_by, dataset, max_results or page token, with MLflow's wording.
+ */
+int kiln_logged_model_search(struct kiln_store *store, struct kiln_arena *arena,
+                             const struct kiln_logged_model_search *search,
+                             struct kiln_logged_model ***models /* OUT */, size_t *n /* OUT */,
+                             const char **next_token /* OUT */, struct kiln_err *err);
 
 /* "LOGGED_MODEL_READY" etc. for a status (the proto enum names). */
 const char *kiln_logged_model_status_name(int status);

@@ -212,5 +212,171 @@ class LoggedModels(unittest.TestCase):
         self.assertIn("active", msg)
 
 
+class LoggedModelSearch(unittest.TestCase):
+    """POST /logged-models/search: filters (attributes, params, tags, metrics with datasets),
+    structured order_by, page tokens, and the lookup `register_model("runs:/R/model")` does."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = KilnServer().start()
+        srv = cls.srv
+        cls.a = srv.ok("POST", "/experiments/create", {"name": "search-a"})["experiment_id"]
+        cls.b = srv.ok("POST", "/experiments/create", {"name": "search-b"})["experiment_id"]
+
+        def make(exp, name, **kw):
+            return srv.ok("POST", "/logged-models", {"experiment_id": exp, "name": name,
+                                                     **kw})["model"]["info"]
+
+        cls.alpha = make(cls.a, "alpha", model_type="clf", params=[{"key": "lr", "value": "0.1"}],
+                         tags=[{"key": "team", "value": "x"}])
+        cls.beta = make(cls.a, "beta", params=[{"key": "lr", "value": "0.2"}])
+        cls.gamma = make(cls.a, "gamma")
+        cls.delta = make(cls.b, "delta")
+        cls.gone = make(cls.a, "alpha-deleted")
+        srv.ok("PATCH", f"/logged-models/{cls.gamma['model_id']}", {"status": "LOGGED_MODEL_READY"})
+        srv.ok("DELETE", f"/logged-models/{cls.gone['model_id']}")
+        # Metrics on models are written by log-metric with a model_id (the runs side); the
+        # rows are inserted directly here so this test depends on nothing but the schema.
+        db = sqlite3.connect(os.path.join(srv.dir, "kiln.db"), timeout=30)
+        rows = [(cls.alpha, "acc", 0.9, 0, 1, 0, "ds1", "d1"),
+                (cls.alpha, "acc", 0.95, 0, 2, 0, None, None),
+                (cls.beta, "acc", 0.7, 0, 1, 0, "ds2", "d2"),
+                (cls.gamma, "acc", 0.0, 1, 1, 0, None, None),
+                (cls.gamma, "loss", 1.0, 0, 1, 0, None, None)]
+        for m, key, value, is_nan, ts, step, dn, dd in rows:
+            db.execute("INSERT INTO logged_model_metrics (model_id, key, value, is_nan, timestamp,"
+                       " step, run_uuid, dataset_name, dataset_digest) VALUES (?,?,?,?,?,?,'',?,?)",
+                       (m["model_id"], key, value, is_nan, ts, step, dn, dd))
+        db.commit()
+        db.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def search(self, **payload):
+        payload.setdefault("experiment_ids", [self.a])
+        return self.srv.ok("POST", "/logged-models/search", payload)
+
+    def names(self, **payload):
+        return [m["info"]["name"] for m in self.search(**payload).get("models", [])]
+
+    def bad(self, **payload):
+        payload.setdefault("experiment_ids", [self.a])
+        status, body = self.srv.api("POST", "/logged-models/search", payload)
+        self.assertEqual((status, body["error_code"]), (400, "INVALID_PARAMETER_VALUE"), body)
+        return body["message"]
+
+    def test_default_order_and_experiments(self):
+        models = [self.alpha, self.beta, self.gamma]
+        expect = [m["name"] for m in sorted(models, key=lambda m: (-m["creation_timestamp_ms"],
+                                                                   m["model_id"]))]
+        self.assertEqual(self.names(), expect)
+        self.assertEqual(sorted(self.names(experiment_ids=[self.a, self.b])),
+                         ["alpha", "beta", "delta", "gamma"])
+        self.assertEqual(self.names(experiment_ids=[self.b]), ["delta"])
+        self.assertEqual(self.srv.ok("POST", "/logged-models/search",
+                                     {"experiment_ids": ["424242"]}), {})
+        # Full entities, with data.
+        alpha = [m for m in self.search()["models"] if m["info"]["name"] == "alpha"][0]
+        self.assertEqual(alpha["data"]["params"], [{"key": "lr", "value": "0.1"}])
+        self.assertEqual(len(alpha["data"]["metrics"]), 2)
+
+    def test_filters(self):
+        cases = {
+            "name = 'alpha'": ["alpha"],
+            "name LIKE 'a%'": ["alpha"],
+            "name ILIKE 'A%'": ["alpha"],
+            "name != 'alpha'": ["beta", "gamma"],
+            "name IN ('alpha', 'gamma')": ["alpha", "gamma"],
+            "attributes.model_type = 'clf'": ["alpha"],
+            f"model_id = '{self.beta['model_id']}'": ["beta"],
+            "params.lr = '0.2'": ["beta"],
+            "params.lr LIKE '0.%'": ["alpha", "beta"],
+            "tags.team = 'x'": ["alpha"],
+            "metrics.acc > 0.8": ["alpha"],
+            "metrics.acc >= 0.7 AND params.lr = '0.2'": ["beta"],
+            "metrics.acc != 0.5": ["alpha", "beta", "gamma"],
+            "metrics.loss = 1": ["gamma"],
+            "status = 'LOGGED_MODEL_READY'": ["gamma"],
+            "status = 'READY'": ["gamma"],
+            "status != 'READY'": ["alpha", "beta"],
+            "status IN ('PENDING')": ["alpha", "beta"],
+            "creation_timestamp >= 0": ["alpha", "beta", "gamma"],
+            f"creation_time > {self.gamma['creation_timestamp_ms'] + 60000}": [],
+            "name = 'alpha-deleted'": [],
+        }
+        for flt, expect in cases.items():
+            self.assertEqual(sorted(self.names(filter=flt)), expect, flt)
+
+    def test_datasets_restrict_metric_filters(self):
+        self.assertEqual(self.names(filter="metrics.acc > 0.5",
+                                    datasets=[{"dataset_name": "ds2"}]), ["beta"])
+        self.assertEqual(self.names(filter="metrics.acc > 0.5",
+                                    datasets=[{"dataset_name": "ds1", "dataset_digest": "d1"}]),
+                         ["alpha"])
+        self.assertEqual(self.names(filter="metrics.acc > 0.5",
+                                    datasets=[{"dataset_name": "ds1", "dataset_digest": "zz"}]),
+                         [])
+        self.assertEqual(sorted(self.names(filter="metrics.acc > 0.5",
+                                           datasets=[{"dataset_name": "ds1"},
+                                                     {"dataset_name": "ds2"}])),
+                         ["alpha", "beta"])
+        self.assertIn("dataset_name", self.bad(datasets=[{"dataset_digest": "d1"}]))
+
+    def test_order_by(self):
+        self.assertEqual(self.names(order_by=[{"field_name": "metrics.acc", "ascending": False}]),
+                         ["alpha", "beta", "gamma"])  # latest acc: 0.95, 0.7, NaN last
+        self.assertEqual(self.names(order_by=[{"field_name": "metrics.acc", "ascending": True}]),
+                         ["beta", "alpha", "gamma"])
+        self.assertEqual(self.names(order_by=[{"field_name": "metrics.acc", "ascending": False,
+                                               "dataset_name": "ds1"}])[0], "alpha")
+        self.assertEqual(self.names(order_by=[{"field_name": "name"}]), ["alpha", "beta", "gamma"])
+        self.assertEqual(self.names(order_by=[{"field_name": "name", "ascending": False}]),
+                         ["gamma", "beta", "alpha"])
+        # model_type is only set on alpha: models without it come last.
+        self.assertEqual(self.names(order_by=[{"field_name": "model_type", "ascending": False}])[0],
+                         "alpha")
+        self.assertIn("order_by", self.bad(order_by=[{"field_name": "bogus"}]))
+        self.bad(order_by=[{"ascending": True}])
+        self.bad(order_by=["name"])
+
+    def test_pages(self):
+        first = self.search(max_results=2, order_by=[{"field_name": "name"}])
+        self.assertEqual([m["info"]["name"] for m in first["models"]], ["alpha", "beta"])
+        token = first["next_page_token"]
+        second = self.search(max_results=2, order_by=[{"field_name": "name"}], page_token=token)
+        self.assertEqual([m["info"]["name"] for m in second["models"]], ["gamma"])
+        self.assertNotIn("next_page_token", second)
+        # A token only works for the search that made it; garbage is refused.
+        self.assertIn("different search", self.bad(max_results=2, page_token=token,
+                                                   order_by=[{"field_name": "name",
+                                                              "ascending": False}]))
+        self.bad(page_token="not-a-token")
+        self.bad(page_token="eyJvZmZzZXQiOiAtMX0=")  # {"offset": -1}
+        # Exactly one full page: no token pointing at an empty page.
+        full = self.search(max_results=3)
+        self.assertEqual(len(full["models"]), 3)
+        self.assertNotIn("next_page_token", full)
+        self.assertEqual(len(self.search(max_results=0)["models"]), 3)  # 0 = default (50)
+
+    def test_errors(self):
+        status, body = self.srv.api("POST", "/logged-models/search", {})
+        self.assertEqual((status, body["error_code"]), (400, "INVALID_PARAMETER_VALUE"))
+        self.assertIn("experiment_ids", body["message"])
+        for flt in ["name = ", "name = 'a' OR name = 'b'", "bogus = 'x'", "metrics.acc = 'x'",
+                    "params.lr > 1", "(name = 'a')", "datasets.name = 'x'"]:
+            self.bad(filter=flt)
+        self.bad(max_results=-1)
+        self.bad(max_results=50001)
+        self.bad(experiment_ids=["abc"])
+
+    def test_register_model_lookup(self):
+        # register_model("runs:/R/model") without an MLmodel: the client searches by name.
+        data = self.srv.ok("POST", "/logged-models/search",
+                           {"experiment_ids": [self.a], "filter": "name = 'beta'"})
+        self.assertEqual([m["info"]["model_id"] for m in data["models"]], [self.beta["model_id"]])
+
+
 if __name__ == "__main__":
     main()

@@ -306,8 +306,158 @@ static int h_list_artifacts(void *app, struct kiln_http_req *req, struct kiln_ht
     return kiln_api_respond_listing(srv, req, resp, m->artifact_uri, path, err);
 }
 
+/* experiment_ids: strings (as the client sends them) or numbers. */
+static int read_experiment_ids(struct kiln_http_req *req, const json_t *doc, int64_t **ids,
+                               size_t *n, struct kiln_err *err)
+{
+    json_t *arr, *v;
+    size_t i;
+    int rc = kiln_json_get_array(doc, "experiment_ids", KILN_JSON_OPTIONAL, &arr, err);
+    *ids = NULL;
+    *n = 0;
+    if (rc != KILN_OK || arr == NULL)
+        return rc;
+    *ids = kiln_arena_calloc(req->arena, json_array_size(arr) + 1, sizeof(**ids));
+    if (*ids == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    json_array_foreach(arr, i, v)
+    {
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+            (*ids)[i] = json_integer_value(v);
+        } else {
+            rc = kiln_experiment_parse_id(json_is_string(v) ? json_string_value(v) : "?",
+                                          "experiment_ids", &(*ids)[i], err);
+            if (rc != KILN_OK)
+                return rc;
+        }
+        (*n)++;
+    }
+    return KILN_OK;
+}
+
+static int read_datasets(struct kiln_http_req *req, const json_t *doc,
+                         struct kiln_logged_model_dataset **out, size_t *n, struct kiln_err *err)
+{
+    json_t *arr, *v;
+    size_t i;
+    int rc = kiln_json_get_array(doc, "datasets", KILN_JSON_OPTIONAL, &arr, err);
+    *out = NULL;
+    *n = 0;
+    if (rc != KILN_OK || arr == NULL)
+        return rc;
+    *out = kiln_arena_calloc(req->arena, json_array_size(arr) + 1, sizeof(**out));
+    if (*out == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    json_array_foreach(arr, i, v)
+    {
+        if (!json_is_object(v))
+            return kiln_err_set(err, KILN_EINVAL,
+                                "Invalid value for parameter 'datasets': expected objects with "
+                                "'dataset_name' and 'dataset_digest'");
+        rc = kiln_json_get_str(v, "dataset_name", KILN_JSON_OPTIONAL, &(*out)[i].name, err);
+        if (rc == KILN_OK)
+            rc = kiln_json_get_str(v, "dataset_digest", KILN_JSON_OPTIONAL, &(*out)[i].digest, err);
+        if (rc != KILN_OK)
+            return rc;
+        (*n)++;
+    }
+    return KILN_OK;
+}
+
+static int read_order_by(struct kiln_http_req *req, const json_t *doc,
+                         struct kiln_logged_model_order **out, size_t *n, struct kiln_err *err)
+{
+    json_t *arr, *v;
+    size_t i;
+    int rc = kiln_json_get_array(doc, "order_by", KILN_JSON_OPTIONAL, &arr, err);
+    *out = NULL;
+    *n = 0;
+    if (rc != KILN_OK || arr == NULL)
+        return rc;
+    *out = kiln_arena_calloc(req->arena, json_array_size(arr) + 1, sizeof(**out));
+    if (*out == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    json_array_foreach(arr, i, v)
+    {
+        struct kiln_logged_model_order *o = &(*out)[i];
+        int present = 0;
+        if (!json_is_object(v))
+            return kiln_err_set(err, KILN_EINVAL,
+                                "Invalid value for parameter 'order_by': expected objects with "
+                                "'field_name' and 'ascending'");
+        rc = kiln_json_get_str(v, "field_name", KILN_JSON_REQUIRED, &o->field, err);
+        if (rc == KILN_OK)
+            rc = kiln_json_get_bool(v, "ascending", KILN_JSON_OPTIONAL, &o->ascending, &present,
+                                    err);
+        if (rc == KILN_OK && !present)
+            o->ascending = 1; /* the proto's default */
+        if (rc == KILN_OK)
+            rc = kiln_json_get_str(v, "dataset_name", KILN_JSON_OPTIONAL, &o->dataset_name, err);
+        if (rc == KILN_OK)
+            rc =
+                kiln_json_get_str(v, "dataset_digest", KILN_JSON_OPTIONAL, &o->dataset_digest, err);
+        if (rc != KILN_OK)
+            return rc;
+        (*n)++;
+    }
+    return KILN_OK;
+}
+
+static int h_search(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
+                    struct kiln_err *err)
+{
+    struct kiln_server *srv = app;
+    struct kiln_logged_model_search s;
+    struct kiln_logged_model_dataset *datasets;
+    struct kiln_logged_model_order *order;
+    struct kiln_logged_model **models;
+    struct kiln_jsonw w;
+    int64_t *ids;
+    const char *next;
+    size_t n = 0;
+    json_t *doc;
+    int rc;
+
+    memset(&s, 0, sizeof(s));
+    rc = kiln_api_read(req, NULL, &doc, err);
+    if (rc == KILN_OK)
+        rc = read_experiment_ids(req, doc, &ids, &s.nexperiments, err);
+    if (rc == KILN_OK)
+        rc = kiln_json_get_str(doc, "filter", KILN_JSON_OPTIONAL, &s.filter, err);
+    if (rc == KILN_OK)
+        rc = read_datasets(req, doc, &datasets, &s.ndatasets, err);
+    if (rc == KILN_OK)
+        rc = kiln_json_get_int64(doc, "max_results", KILN_JSON_OPTIONAL, &s.max_results, NULL, err);
+    if (rc == KILN_OK)
+        rc = read_order_by(req, doc, &order, &s.norder, err);
+    if (rc == KILN_OK)
+        rc = kiln_json_get_str(doc, "page_token", KILN_JSON_OPTIONAL, &s.page_token, err);
+    if (rc != KILN_OK)
+        return rc;
+    s.experiment_ids = ids;
+    s.datasets = datasets;
+    s.order = order;
+    rc = kiln_logged_model_search(srv->store, req->arena, &s, &models, &n, &next, err);
+    if (rc != KILN_OK)
+        return rc;
+    kiln_api_json_begin(resp, &w);
+    kiln_jsonw_obj_begin(&w);
+    if (n > 0) {
+        kiln_jsonw_key(&w, "models");
+        kiln_jsonw_arr_begin(&w);
+        for (size_t i = 0; i < n; i++)
+            kiln_mlflow_write_logged_model(&w, models[i]);
+        kiln_jsonw_arr_end(&w);
+    }
+    if (next != NULL)
+        kiln_jsonw_kv_str(&w, "next_page_token", next);
+    kiln_jsonw_obj_end(&w);
+    return kiln_api_json_end(&w, err);
+}
+
 static const struct kiln_api_route routes[] = {
     { "POST", "/logged-models", h_create },
+    { "POST", "/logged-models/search", h_search },
     { "GET", "/logged-models/{model_id}", h_get },
     { "PATCH", "/logged-models/{model_id}", h_finalize },
     { "DELETE", "/logged-models/{model_id}", h_delete },
