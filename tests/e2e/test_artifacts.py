@@ -187,9 +187,11 @@ class ArtifactProxy(unittest.TestCase):
                           "ENDPOINT_NOT_FOUND")
 
     def test_body_over_limit_refused_before_reading(self):
+        # 20 GiB declared against the 10 GiB limit: answered before any byte is read.
         r = self.srv.request("PUT", PROXY + "/limit/huge.bin",
-                             headers={"Content-Length": str((10 << 30) + 1)}, body=None)
+                             headers={"Content-Length": str(20 << 30)}, body=None, timeout=10)
         self.assertEqual(r.status, 413)
+        self.assertEqual(json.loads(r.body)["error_code"], "BAD_REQUEST")
         self.assertFalse(os.path.exists(os.path.join(self.root, "limit")))
 
     def test_aborted_upload_leaves_nothing(self):
