@@ -4,9 +4,7 @@ import http.client
 import json
 import os
 import socket
-import sqlite3
 import time
-import uuid
 
 PROXY = "/api/2.0/mlflow-artifacts/artifacts"
 
@@ -124,22 +122,7 @@ def rss_kib(pid, field="VmRSS"):
 
 
 def create_run(srv, experiment_id="0"):
-    """A run to hang artifacts on: through /runs/create when the server has it, else a row
-    inserted into the store directly (same columns MLflow's SQL store uses)."""
-    status, data = srv.api("POST", "/runs/create", {"experiment_id": experiment_id,
-                                                    "start_time": int(time.time() * 1000)})
-    if status == 200:
-        return data["run"]["info"]["run_id"], data["run"]["info"]["artifact_uri"]
-    assert data and data.get("error_code") == "ENDPOINT_NOT_FOUND", (status, data)
-    exp = srv.ok("GET", "/experiments/get", {"experiment_id": experiment_id})["experiment"]
-    run_id = uuid.uuid4().hex
-    uri = exp["artifact_location"].rstrip("/") + f"/{run_id}/artifacts"
-    db = sqlite3.connect(os.path.join(srv.dir, "kiln.db"), timeout=30)
-    try:
-        db.execute("INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time,"
-                   " artifact_uri, lifecycle_stage) VALUES (?, 'r', ?, 'u', 'RUNNING', ?, ?,"
-                   " 'active')", (run_id, int(experiment_id), int(time.time() * 1000), uri))
-        db.commit()
-    finally:
-        db.close()
-    return run_id, uri
+    """A run to hang artifacts on (POST /runs/create); returns (run_id, artifact_uri)."""
+    data = srv.ok("POST", "/runs/create", {"experiment_id": experiment_id,
+                                           "start_time": int(time.time() * 1000)})
+    return data["run"]["info"]["run_id"], data["run"]["info"]["artifact_uri"]

@@ -1,8 +1,7 @@
 """`kiln artifacts list|download` end to end.
 
 The CLI asks the tracking server for the run (runs/get) and then talks to the artifact proxy
-named by the run's artifact_uri. The proxy is always the real kiln server. The run comes from
-the real server when it has runs/create and runs/get; a small stand-in tracking server (a
+named by the run's artifact_uri. Both are the real kiln server. A small stand-in tracking server (a
 stdlib HTTP server answering runs/get only) covers the cases the real one cannot produce on
 demand: artifact URIs naming another host (mlflow-artifacts://host:port/..., http(s) proxy
 URIs), URIs the CLI cannot follow (s3://), and a hostile server listing names like "../x".
@@ -92,13 +91,7 @@ class ArtifactsCli(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = KilnServer().start()
-        # A run's files under a proxy folder; the real run when the server can make one.
-        status, body = cls.srv.api("GET", "/runs/get", {"run_id": "0" * 32})
-        cls.real_runs = not (status == 404 and body and body["error_code"] == "ENDPOINT_NOT_FOUND")
-        if cls.real_runs:
-            cls.run_id, cls.uri = create_run(cls.srv)
-        else:
-            cls.run_id, cls.uri = "f" * 32, f"mlflow-artifacts:/0/{'f' * 32}/artifacts"
+        cls.run_id, cls.uri = create_run(cls.srv)
         cls.rel = cls.uri[len("mlflow-artifacts:/"):]
         for p, data in FILES.items():
             assert put_bytes(cls.srv, f"{cls.rel}/{p}", data).status == 200
@@ -117,8 +110,7 @@ class ArtifactsCli(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def tracker(self):
-        """The tracking server to ask for runs: the real one when it serves runs."""
-        return self.srv.base if self.real_runs else self.stub.base
+        return self.srv.base
 
     def kiln(self, *args, uri=None):
         return run_kiln("artifacts", *args, "--tracking-uri", uri or self.tracker())

@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import sqlite3
 import sys
 import unittest
 
@@ -61,11 +60,9 @@ class LoggedModels(unittest.TestCase):
         self.assertEqual(info["tags"], [{"key": "mlflow.source.type", "value": "LOCAL"}])
         self.assertEqual(model["data"]["params"], [{"key": "alpha", "value": "0.5"},
                                                    {"key": "max_iter", "value": "100"}])
-        # 2. link it to the run (the runs side; skipped while that endpoint is absent).
-        status, body = self.srv.api("POST", "/runs/outputs",
-                                    {"run_id": run_id, "models": [{"model_id": model_id,
-                                                                   "step": 0}]})
-        self.assertIn(status, (200, 404), body)
+        # 2. link it to the run.
+        self.srv.ok("POST", "/runs/outputs",
+                    {"run_id": run_id, "models": [{"model_id": model_id, "step": 0}]})
         # 3. get it back to learn artifact_uri, 4. upload every file through the proxy.
         got = self.srv.ok("GET", f"/logged-models/{model_id}")["model"]
         self.assertEqual(got, model)
@@ -88,6 +85,24 @@ class LoggedModels(unittest.TestCase):
             self.assertEqual(get_bytes(self.srv, f"{rel}/{name}").body, data)
         self.assertEqual(sorted(f["path"] for f in list_dir(self.srv, rel)[1]["files"]),
                          sorted(files))
+        # 6. the run records the model as an input and logs a metric against it.
+        self.srv.ok("POST", "/runs/log-inputs", {"run_id": run_id,
+                                                 "models": [{"model_id": model_id}]})
+        self.srv.ok("POST", "/runs/log-metric", {"run_id": run_id, "key": "accuracy",
+                                                 "value": 0.93, "timestamp": 1700000000000,
+                                                 "step": 3, "model_id": model_id,
+                                                 "dataset_name": "val", "dataset_digest": "d1"})
+        metrics = self.srv.ok("GET", f"/logged-models/{model_id}")["model"]["data"]["metrics"]
+        self.assertEqual(metrics, [{"key": "accuracy", "value": 0.93,
+                                    "timestamp": 1700000000000, "step": 3,
+                                    "dataset_name": "val", "dataset_digest": "d1",
+                                    "model_id": model_id, "run_id": run_id}])
+        found = self.srv.ok("POST", "/logged-models/search", {
+            "experiment_ids": [self.exp], "filter": "metrics.accuracy > 0.9",
+            "datasets": [{"dataset_name": "val", "dataset_digest": "d1"}]})["models"]
+        self.assertEqual([m["info"]["model_id"] for m in found], [model_id])
+        run = self.srv.ok("GET", "/runs/get", {"run_id": run_id})["run"]
+        self.assertIn({"model_id": model_id}, run["inputs"].get("model_inputs", []))
         # Registration tags the model afterwards (PATCH tags answers {}).
         self.assertEqual(self.srv.ok("PATCH", f"/logged-models/{model_id}/tags",
                                      {"tags": [{"key": "mlflow.modelVersions",
@@ -199,14 +214,7 @@ class LoggedModels(unittest.TestCase):
 
     def test_deleted_experiment_refuses_new_models(self):
         exp = self.srv.ok("POST", "/experiments/create", {"name": "lm-deleted"})["experiment_id"]
-        status, body = self.srv.api("POST", "/experiments/delete", {"experiment_id": exp})
-        if status != 200:
-            # Until experiments/delete exists, mark it deleted in the store directly.
-            db = sqlite3.connect(os.path.join(self.srv.dir, "kiln.db"), timeout=30)
-            db.execute("UPDATE experiments SET lifecycle_stage = 'deleted' WHERE experiment_id = ?",
-                       (int(exp),))
-            db.commit()
-            db.close()
+        self.srv.ok("POST", "/experiments/delete", {"experiment_id": exp})
         msg = self.err("POST", "/logged-models", {"experiment_id": exp}, 400,
                        "INVALID_PARAMETER_VALUE")
         self.assertIn("active", msg)
@@ -235,20 +243,19 @@ class LoggedModelSearch(unittest.TestCase):
         cls.gone = make(cls.a, "alpha-deleted")
         srv.ok("PATCH", f"/logged-models/{cls.gamma['model_id']}", {"status": "LOGGED_MODEL_READY"})
         srv.ok("DELETE", f"/logged-models/{cls.gone['model_id']}")
-        # Metrics on models are written by log-metric with a model_id (the runs side); the
-        # rows are inserted directly here so this test depends on nothing but the schema.
-        db = sqlite3.connect(os.path.join(srv.dir, "kiln.db"), timeout=30)
-        rows = [(cls.alpha, "acc", 0.9, 0, 1, 0, "ds1", "d1"),
-                (cls.alpha, "acc", 0.95, 0, 2, 0, None, None),
-                (cls.beta, "acc", 0.7, 0, 1, 0, "ds2", "d2"),
-                (cls.gamma, "acc", 0.0, 1, 1, 0, None, None),
-                (cls.gamma, "loss", 1.0, 0, 1, 0, None, None)]
-        for m, key, value, is_nan, ts, step, dn, dd in rows:
-            db.execute("INSERT INTO logged_model_metrics (model_id, key, value, is_nan, timestamp,"
-                       " step, run_uuid, dataset_name, dataset_digest) VALUES (?,?,?,?,?,?,'',?,?)",
-                       (m["model_id"], key, value, is_nan, ts, step, dn, dd))
-        db.commit()
-        db.close()
+        # Metrics reach models through log-metric with a model_id, as the client logs them.
+        run_id, _ = create_run(srv, cls.a)
+        rows = [(cls.alpha, "acc", 0.9, 1, "ds1", "d1"),
+                (cls.alpha, "acc", 0.95, 2, None, None),
+                (cls.beta, "acc", 0.7, 1, "ds2", "d2"),
+                (cls.gamma, "acc", "NaN", 1, None, None),
+                (cls.gamma, "loss", 1.0, 1, None, None)]
+        for m, key, value, ts, dn, dd in rows:
+            payload = {"run_id": run_id, "key": key, "value": value, "timestamp": ts, "step": 0,
+                       "model_id": m["model_id"]}
+            if dn is not None:
+                payload.update(dataset_name=dn, dataset_digest=dd)
+            srv.ok("POST", "/runs/log-metric", payload)
 
     @classmethod
     def tearDownClass(cls):
