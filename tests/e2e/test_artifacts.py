@@ -24,7 +24,7 @@ class ArtifactProxy(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
+        cls.srv.__exit__(None, None, None)
 
     def assert_error(self, r, status, code, prefix=None):
         self.assertEqual(r.status, status, r.body)

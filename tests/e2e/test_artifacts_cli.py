@@ -106,7 +106,7 @@ class ArtifactsCli(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.stub.__exit__()
-        cls.srv.stop()
+        cls.srv.__exit__(None, None, None)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def tracker(self):

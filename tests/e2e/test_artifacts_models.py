@@ -28,7 +28,7 @@ class LoggedModels(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
+        cls.srv.__exit__(None, None, None)
 
     def err(self, method, endpoint, payload, status, code):
         got_status, body = self.srv.api(method, endpoint, payload)
@@ -259,7 +259,7 @@ class LoggedModelSearch(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
+        cls.srv.__exit__(None, None, None)
 
     def search(self, **payload):
         payload.setdefault("experiment_ids", [self.a])
