@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "http/client.h"
 
 #include <jansson.h>
 
@@ -24,6 +25,10 @@ struct command {
 };
 
 static const struct command commands[] = {
+    { "server", kiln_cmd_server, "run the control plane (tracking, registry, artifacts, API)" },
+    { "experiments", kiln_cmd_experiments, "list, create, delete and restore experiments" },
+    { "runs", kiln_cmd_runs, "list and show tracked runs" },
+    { "artifacts", kiln_cmd_artifacts, "list or download a run's artifacts" },
     { "version", kiln_cmd_version, "print the version" },
     { "help", kiln_cmd_help, "show help for kiln or one command" },
     { "profile", kiln_cmd_profile, "profile a data file (schema and drift reference)" },
@@ -83,6 +88,10 @@ int main(int argc, char **argv)
     enum kiln_log_level lv;
 
     json_set_alloc_funcs(kiln_malloc, kiln_free);
+    if (kiln_http_client_global_init() != KILN_OK) {
+        fprintf(stderr, "kiln: cannot initialise the HTTP client library\n");
+        return KILN_EXIT_USAGE;
+    }
     if (level != NULL && kiln_log_parse_level(level, &lv) == KILN_OK)
         kiln_log_set_level(lv);
 

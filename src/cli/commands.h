@@ -9,6 +9,10 @@
 
 int kiln_cmd_version(int argc, char **argv);
 int kiln_cmd_help(int argc, char **argv);
+int kiln_cmd_server(int argc, char **argv);
+int kiln_cmd_experiments(int argc, char **argv);
+int kiln_cmd_runs(int argc, char **argv);
+int kiln_cmd_artifacts(int argc, char **argv);
 int kiln_cmd_profile(int argc, char **argv);
 int kiln_cmd_drift(int argc, char **argv);
 int kiln_cmd_validate(int argc, char **argv);

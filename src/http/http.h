@@ -123,8 +123,14 @@ struct kiln_route {
 
 struct kiln_router *kiln_router_new(void);
 void kiln_router_free(struct kiln_router *r);
-/* Copies the route (pattern and method strings must outlive the router). KILN_ENOMEM. */
+/*
+ * Adds a route. The router keeps its own copy of the pattern; `method` must be a static
+ * string. KILN_ENOMEM.
+ */
 int kiln_router_add(struct kiln_router *r, const struct kiln_route *route);
+/* Adds the route with `prefix` prepended to its pattern ("/api/2.0/mlflow" + "/runs/get"). */
+int kiln_router_add_prefixed(struct kiln_router *r, const char *prefix,
+                             const struct kiln_route *route);
 /* Body limit for routes that give none (default 16 MiB). */
 void kiln_router_set_max_body(struct kiln_router *r, size_t max);
 void kiln_router_set_error_fn(struct kiln_router *r, kiln_http_error_fn fn);

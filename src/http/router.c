@@ -6,6 +6,7 @@
  * path that matches some pattern with another method yields KILN_ROUTE_NO_METHOD (405), as
  * Flask does for MLflow.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -26,12 +27,17 @@ void kiln_router_free(struct kiln_router *r)
 {
     if (r == NULL)
         return;
+    for (size_t i = 0; i < r->n; i++)
+        kiln_free((char *)(uintptr_t)r->routes[i].pattern);
     kiln_free(r->routes);
     kiln_free(r);
 }
 
-int kiln_router_add(struct kiln_router *r, const struct kiln_route *route)
+int kiln_router_add_prefixed(struct kiln_router *r, const char *prefix,
+                             const struct kiln_route *route)
 {
+    size_t plen = prefix != NULL ? strlen(prefix) : 0, len = strlen(route->pattern);
+    char *pattern;
     KILN_ASSERT(route->pattern[0] == '/' && route->handler != NULL);
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;
@@ -41,8 +47,21 @@ int kiln_router_add(struct kiln_router *r, const struct kiln_route *route)
         r->routes = p;
         r->cap = cap;
     }
-    r->routes[r->n++] = *route;
+    pattern = kiln_malloc(plen + len + 1);
+    if (pattern == NULL)
+        return KILN_ENOMEM;
+    if (plen > 0)
+        memcpy(pattern, prefix, plen);
+    memcpy(pattern + plen, route->pattern, len + 1);
+    r->routes[r->n] = *route;
+    r->routes[r->n].pattern = pattern;
+    r->n++;
     return KILN_OK;
+}
+
+int kiln_router_add(struct kiln_router *r, const struct kiln_route *route)
+{
+    return kiln_router_add_prefixed(r, NULL, route);
 }
 
 void kiln_router_set_max_body(struct kiln_router *r, size_t max)

@@ -1,0 +1,9 @@
+/*
+ * all.c - the ordered list of schema components (dependencies first).
+ */
+#include "store/migrations/migrations.h"
+
+const struct kiln_schema_component *const kiln_schema_all[] = {
+    &kiln_schema_tracking,
+    NULL,
+};

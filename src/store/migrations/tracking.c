@@ -1,0 +1,129 @@
+/*
+ * tracking.c - schema of the tracking component: experiments, runs, metrics (history and
+ * latest), params, tags, datasets and inputs, run outputs, and MLflow 3 logged models.
+ *
+ * Shapes follow MLflow's SQL store so semantics carry over: metric history keeps every row
+ * except exact duplicates (primary key over all value columns); latest_metrics holds the row
+ * with the greatest (step, timestamp, value) per (run, key) and serves search filters and
+ * ordering; NaN is stored as is_nan = 1 with value 0 so it never matches a numeric filter.
+ * Experiment 0 ("Default") is created by the tracking layer at start (its artifact location
+ * depends on the server's configuration). PostgreSQL text is added with that backend.
+ */
+#include "store/migrations/migrations.h"
+
+static const char v1_sqlite[] =
+    "CREATE TABLE experiments ("
+    "  experiment_id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  artifact_location TEXT NOT NULL,"
+    "  lifecycle_stage TEXT NOT NULL DEFAULT 'active',"
+    "  creation_time BIGINT NOT NULL,"
+    "  last_update_time BIGINT NOT NULL);"
+    "CREATE TABLE experiment_tags ("
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (experiment_id, key));"
+    "CREATE TABLE runs ("
+    "  run_uuid TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
+    "  user_id TEXT NOT NULL DEFAULT '',"
+    "  status TEXT NOT NULL,"
+    "  start_time BIGINT,"
+    "  end_time BIGINT,"
+    "  artifact_uri TEXT NOT NULL,"
+    "  lifecycle_stage TEXT NOT NULL DEFAULT 'active',"
+    "  deleted_time BIGINT);"
+    "CREATE INDEX runs_by_experiment ON runs(experiment_id, lifecycle_stage, start_time);";
+
+static const char v2_sqlite[] =
+    "CREATE TABLE metrics ("
+    "  run_uuid TEXT NOT NULL REFERENCES runs(run_uuid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value DOUBLE PRECISION NOT NULL,"
+    "  timestamp BIGINT NOT NULL,"
+    "  step BIGINT NOT NULL,"
+    "  is_nan INTEGER NOT NULL,"
+    "  model_id TEXT, dataset_name TEXT, dataset_digest TEXT,"
+    "  PRIMARY KEY (run_uuid, key, timestamp, step, value, is_nan));"
+    "CREATE TABLE latest_metrics ("
+    "  run_uuid TEXT NOT NULL REFERENCES runs(run_uuid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value DOUBLE PRECISION NOT NULL,"
+    "  timestamp BIGINT NOT NULL,"
+    "  step BIGINT NOT NULL,"
+    "  is_nan INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_uuid, key));"
+    "CREATE INDEX latest_metrics_by_value ON latest_metrics(key, is_nan, value);"
+    "CREATE TABLE params ("
+    "  run_uuid TEXT NOT NULL REFERENCES runs(run_uuid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (run_uuid, key));"
+    "CREATE INDEX params_by_key ON params(key, value);"
+    "CREATE TABLE tags ("
+    "  run_uuid TEXT NOT NULL REFERENCES runs(run_uuid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (run_uuid, key));"
+    "CREATE INDEX tags_by_key ON tags(key, value);";
+
+static const char v3_sqlite[] =
+    "CREATE TABLE datasets ("
+    "  dataset_uuid TEXT PRIMARY KEY,"
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL, digest TEXT NOT NULL,"
+    "  source_type TEXT NOT NULL, source TEXT NOT NULL,"
+    "  schema TEXT, profile TEXT,"
+    "  UNIQUE (experiment_id, name, digest));"
+    "CREATE TABLE inputs ("
+    "  input_uuid TEXT PRIMARY KEY,"
+    "  source_type TEXT NOT NULL," /* DATASET or MODEL */
+    "  source_id TEXT NOT NULL,"
+    "  destination_type TEXT NOT NULL," /* RUN */
+    "  destination_id TEXT NOT NULL,"
+    "  UNIQUE (source_type, source_id, destination_type, destination_id));"
+    "CREATE INDEX inputs_by_destination ON inputs(destination_type, destination_id);"
+    "CREATE TABLE input_tags ("
+    "  input_uuid TEXT NOT NULL REFERENCES inputs(input_uuid) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (input_uuid, name));"
+    "CREATE TABLE run_outputs ("
+    "  run_uuid TEXT NOT NULL REFERENCES runs(run_uuid) ON DELETE CASCADE,"
+    "  model_id TEXT NOT NULL, step BIGINT NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (run_uuid, model_id));"
+    "CREATE TABLE logged_models ("
+    "  model_id TEXT PRIMARY KEY,"
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
+    "  name TEXT NOT NULL,"
+    "  artifact_location TEXT NOT NULL,"
+    "  creation_timestamp_ms BIGINT NOT NULL,"
+    "  last_updated_timestamp_ms BIGINT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  lifecycle_stage TEXT NOT NULL DEFAULT 'active',"
+    "  model_type TEXT, source_run_id TEXT, status_message TEXT);"
+    "CREATE INDEX logged_models_by_experiment ON logged_models(experiment_id, name);"
+    "CREATE TABLE logged_model_params ("
+    "  model_id TEXT NOT NULL REFERENCES logged_models(model_id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (model_id, key));"
+    "CREATE TABLE logged_model_tags ("
+    "  model_id TEXT NOT NULL REFERENCES logged_models(model_id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (model_id, key));"
+    "CREATE TABLE logged_model_metrics ("
+    "  model_id TEXT NOT NULL REFERENCES logged_models(model_id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL, value DOUBLE PRECISION NOT NULL, is_nan INTEGER NOT NULL,"
+    "  timestamp BIGINT NOT NULL, step BIGINT NOT NULL,"
+    "  run_uuid TEXT NOT NULL DEFAULT '', dataset_name TEXT, dataset_digest TEXT,"
+    "  PRIMARY KEY (model_id, key, timestamp, step, run_uuid));";
+
+static const struct kiln_migration tracking_migrations[] = {
+    { 1, "experiments and runs", v1_sqlite, NULL },
+    { 2, "metrics, params and tags", v2_sqlite, NULL },
+    { 3, "datasets, inputs, outputs and logged models", v3_sqlite, NULL },
+};
+
+const struct kiln_schema_component kiln_schema_tracking = {
+    "tracking",
+    tracking_migrations,
+    sizeof(tracking_migrations) / sizeof(tracking_migrations[0]),
+};
