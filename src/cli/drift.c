@@ -4,7 +4,10 @@
  * CUR are data files (CSV, JSON Lines) or kiln profiles; two data files are read at once
  * on two threads. Output: a table, --json (stable schema) or --html (self-contained).
  *
- * Exit codes: 0 no data-set drift, 1 data-set drift, 2 usage or input error.
+ * With --run-id the result is also logged to a tracking run (quality_track.c).
+ *
+ * Exit codes: 0 no data-set drift, 1 data-set drift, 2 usage or input error (and a failure
+ * to log to the run).
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/quality_cli.h"
+#include "cli/quality_track.h"
 #include "core/mem.h"
 #include "core/str.h"
 #include "quality/drift.h"
@@ -22,6 +26,7 @@ static const char USAGE[] =
     "                  [--threshold T] [--drift-share S] [--bins sturges|quantile:N]\n"
     "                  [--column-method COL=M] [--column-threshold COL=T]\n"
     "                  [--json | --html] [--out FILE] [--format F] [--delimiter C]\n"
+    "                  [--run-id ID [--tracking-uri URI]]\n"
     "\n"
     "Measures distribution drift of every column of CUR against REF (a data file or a\n"
     "profile from `kiln profile`). By default each column's test is Evidently's choice:\n"
@@ -39,6 +44,8 @@ static const char USAGE[] =
     "  --column-threshold C=T  threshold for one column (repeatable)\n"
     "  --json | --html       machine-readable JSON or a self-contained HTML report\n"
     "  --out FILE            write the report to FILE instead of stdout\n"
+    "  --run-id ID           also log metrics and the HTML report to this tracking run\n"
+    "  --tracking-uri URI    tracking server (default $KILN_TRACKING_URI, $MLFLOW_TRACKING_URI)\n"
     "\n"
     "Exit: 0 no data-set drift, 1 data-set drift, 2 usage or input error.\n"
     "Docs: docs/drift.md\n";
@@ -154,6 +161,7 @@ int kiln_cmd_drift(int argc, char **argv)
 {
     const char *ref_path = NULL, *cur_path = NULL, *method = NULL, *threshold = NULL;
     const char *share = NULL, *bins = NULL, *out = NULL, *format = NULL, *delimiter = NULL;
+    const char *tracking = NULL, *run_id = NULL;
     int json = 0, html = 0, no_header = 0;
     struct kiln_strv pos = { 0 }, cols_raw = { 0 }, cols = { 0 }, cm = { 0 }, ct = { 0 };
     struct kiln_opt opts[] = {
@@ -172,6 +180,8 @@ int kiln_cmd_drift(int argc, char **argv)
         { "format", 0, KILN_OPT_STR, &format },
         { "delimiter", 'd', KILN_OPT_STR, &delimiter },
         { "no-header", 0, KILN_OPT_FLAG, &no_header },
+        { "tracking-uri", 0, KILN_OPT_STR, &tracking },
+        { "run-id", 0, KILN_OPT_STR, &run_id },
     };
     struct kiln_err err = { 0 };
     struct kiln_table_opts topts;
@@ -199,6 +209,10 @@ int kiln_cmd_drift(int argc, char **argv)
     }
     if (json && html) {
         code = kiln_cli_fail("drift: choose one of --json and --html");
+        goto out;
+    }
+    if (tracking != NULL && run_id == NULL) {
+        code = kiln_cli_fail("drift: --tracking-uri needs --run-id (the run to log to)");
         goto out;
     }
     if (method != NULL && kiln_drift_method_parse(method, &dopts.method) != KILN_OK) {
@@ -250,6 +264,8 @@ int kiln_cmd_drift(int argc, char **argv)
         print_table(res);
     }
     if (rc != KILN_OK)
+        goto fail;
+    if (run_id != NULL && (rc = kiln_qtrack_drift(tracking, run_id, res, &err)) != KILN_OK)
         goto fail;
     code = res->dataset_drift ? KILN_EXIT_FAIL : KILN_EXIT_OK;
     goto out;

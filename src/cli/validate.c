@@ -5,13 +5,17 @@
  * Expectations result keys) or --html (self-contained, a histogram per column).
  * `kiln validate --suggest --profile profile.json` prints the suggested suite instead.
  *
- * Exit codes: 0 every expectation passed, 1 some failed, 2 usage or input error.
+ * With --run-id the result is also logged to a tracking run (quality_track.c).
+ *
+ * Exit codes: 0 every expectation passed, 1 some failed, 2 usage or input error (and a
+ * failure to log to the run).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "cli/quality_cli.h"
+#include "cli/quality_track.h"
 #include "core/mem.h"
 #include "quality/expect.h"
 #include "quality/profile.h"
@@ -19,6 +23,7 @@
 static const char USAGE[] =
     "usage: kiln validate DATA [--profile PROFILE] [--expectations FILE.yaml]\n"
     "                     [--json | --html] [--out FILE] [--format F] [--delimiter C]\n"
+    "                     [--run-id ID [--tracking-uri URI]]\n"
     "       kiln validate --suggest --profile PROFILE [--out FILE.yaml]\n"
     "\n"
     "Checks DATA (CSV or JSON Lines) against expectations: the YAML suite given with\n"
@@ -31,6 +36,8 @@ static const char USAGE[] =
     "  --suggest           print a suite suggested from the profile, to edit\n"
     "  --json | --html     GX-style JSON or a self-contained HTML report\n"
     "  --out FILE          write the report (or suggestion) to FILE instead of stdout\n"
+    "  --run-id ID         also log metrics and the HTML report to this tracking run\n"
+    "  --tracking-uri URI  tracking server (default $KILN_TRACKING_URI, $MLFLOW_TRACKING_URI)\n"
     "  --format F, --delimiter C, --no-header   how to read DATA (see kiln profile)\n"
     "\n"
     "Exit: 0 passed, 1 failed, 2 usage or input error. Docs: docs/validation.md\n";
@@ -97,7 +104,7 @@ static void print_table(const struct kiln_validation *v)
 int kiln_cmd_validate(int argc, char **argv)
 {
     const char *profile_path = NULL, *suite_path = NULL, *out = NULL, *format = NULL;
-    const char *delimiter = NULL;
+    const char *delimiter = NULL, *tracking = NULL, *run_id = NULL;
     int json = 0, html = 0, suggest = 0, no_header = 0;
     struct kiln_strv pos = { 0 };
     struct kiln_opt opts[] = {
@@ -110,6 +117,8 @@ int kiln_cmd_validate(int argc, char **argv)
         { "format", 0, KILN_OPT_STR, &format },
         { "delimiter", 'd', KILN_OPT_STR, &delimiter },
         { "no-header", 0, KILN_OPT_FLAG, &no_header },
+        { "tracking-uri", 0, KILN_OPT_STR, &tracking },
+        { "run-id", 0, KILN_OPT_STR, &run_id },
     };
     struct kiln_err err = { 0 };
     struct kiln_table_opts topts;
@@ -131,6 +140,10 @@ int kiln_cmd_validate(int argc, char **argv)
         goto fail;
     if (json && html) {
         code = kiln_cli_fail("validate: choose one of --json and --html");
+        goto out;
+    }
+    if (tracking != NULL && run_id == NULL) {
+        code = kiln_cli_fail("validate: --tracking-uri needs --run-id (the run to log to)");
         goto out;
     }
     if (suggest) {
@@ -177,6 +190,8 @@ int kiln_cmd_validate(int argc, char **argv)
     } else {
         print_table(v);
     }
+    if (run_id != NULL && (rc = kiln_qtrack_validation(tracking, run_id, v, &err)) != KILN_OK)
+        goto fail;
     code = v->success ? KILN_EXIT_OK : KILN_EXIT_FAIL;
     goto out;
 fail:
