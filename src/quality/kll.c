@@ -48,7 +48,7 @@ static uint32_t level_cap(struct kiln_kll *s, uint32_t h)
     if (s->caps_for != s->nlevels) {
         for (uint32_t i = 0; i < s->nlevels; i++) {
             double c = ceil((double)s->k * pow(2.0 / 3.0, (double)(s->nlevels - 1 - i)));
-            s->level_cap[i] = i == 0 ? (s->k > KLL_BUFFER ? s->k : KLL_BUFFER)
+            s->level_cap[i] = i == 0  ? (s->k > KLL_BUFFER ? s->k : KLL_BUFFER)
                               : c < 2 ? 2
                                       : (uint32_t)c;
         }

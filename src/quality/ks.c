@@ -233,9 +233,8 @@ void kiln_stats_ks_2samp(const struct kiln_stats_sample *a, const struct kiln_st
     pvalue(a->total, b->total, merge_pass(a, b, NULL), out);
 }
 
-void kiln_stats_ks_wasserstein(const struct kiln_stats_sample *a,
-                               const struct kiln_stats_sample *b, struct kiln_stats_ks *ks,
-                               double *w1)
+void kiln_stats_ks_wasserstein(const struct kiln_stats_sample *a, const struct kiln_stats_sample *b,
+                               struct kiln_stats_ks *ks, double *w1)
 {
     pvalue(a->total, b->total, merge_pass(a, b, w1), ks);
 }

@@ -205,9 +205,8 @@ static int eight_digits(const char *p)
 {
     uint64_t v;
     memcpy(&v, p, 8);
-    return (((v & 0xF0F0F0F0F0F0F0F0ULL) |
-             (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >> 4)) ==
-            0x3333333333333333ULL);
+    return (((v & 0xF0F0F0F0F0F0F0F0ULL) | (((v + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) >>
+                                            4)) == 0x3333333333333333ULL);
 }
 
 /* The value of 8 ASCII digits (fast_float's multiply trick). */

@@ -102,7 +102,7 @@ struct kiln_kll {
     unsigned char sorted[KILN_KLL_MAX_LEVELS];
     unsigned char coin[KILN_KLL_MAX_LEVELS];
     uint32_t level_cap[KILN_KLL_MAX_LEVELS]; /* capacities for the current nlevels */
-    uint32_t caps_for;                        /* nlevels the capacities were computed for */
+    uint32_t caps_for;                       /* nlevels the capacities were computed for */
 };
 
 /* k >= 8 (0 picks 2048). */

@@ -46,8 +46,7 @@ void kiln_stats_ks_2samp(const struct kiln_stats_sample *a, const struct kiln_st
  * kiln_stats_ks_2samp and kiln_stats_wasserstein of the same samples in one pass over their
  * merge (the drift report needs both). OUT: *ks, *w1.
  */
-void kiln_stats_ks_wasserstein(const struct kiln_stats_sample *a,
-                               const struct kiln_stats_sample *b,
+void kiln_stats_ks_wasserstein(const struct kiln_stats_sample *a, const struct kiln_stats_sample *b,
                                struct kiln_stats_ks *ks /* OUT */, double *w1 /* OUT */);
 
 /*
