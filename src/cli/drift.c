@@ -189,10 +189,12 @@ int kiln_cmd_drift(int argc, char **argv)
     struct kiln_drift_colopt *over = NULL;
     struct side ref = { 0 }, cur = { 0 };
     struct kiln_drift_result *res = NULL;
+    struct kiln_qcli_progress prog;
     struct kiln_buf b;
     int rc, code = KILN_EXIT_USAGE;
 
     kiln_buf_init(&b, (size_t)1 << 31);
+    kiln_qcli_progress_init(&prog);
     kiln_drift_opts_init(&dopts);
     rc = kiln_opts_parse(argc, argv, opts, KILN_ARRAY_LEN(opts), &pos, &err);
     if (rc == KILN_OPTS_HELP) {
@@ -242,6 +244,8 @@ int kiln_cmd_drift(int argc, char **argv)
     if ((rc = open_side(ref_path, &topts, &ref, &err)) != KILN_OK ||
         (rc = open_side(cur_path, &topts, &cur, &err)) != KILN_OK)
         goto fail;
+    kiln_qcli_progress_attach(&prog, ref.reader, ref_path);
+    kiln_qcli_progress_attach(&prog, cur.reader, cur_path);
     if (ref.reader != NULL && cur.reader != NULL)
         rc = kiln_drift_data_load2(ref.reader, cur.reader, dopts.columns, dopts.ncolumns, &ref.data,
                                    &cur.data, &err);
@@ -249,6 +253,8 @@ int kiln_cmd_drift(int argc, char **argv)
         rc = kiln_drift_data_load(ref.reader, dopts.columns, dopts.ncolumns, &ref.data, &err);
     else if (cur.reader != NULL)
         rc = kiln_drift_data_load(cur.reader, dopts.columns, dopts.ncolumns, &cur.data, &err);
+    kiln_qcli_progress_done(&prog);
+    prog.on = 0;
     if (rc != KILN_OK || (rc = kiln_drift_compute(ref.data, cur.data, &dopts, &res, &err)))
         goto fail;
     if (json)
@@ -272,6 +278,8 @@ int kiln_cmd_drift(int argc, char **argv)
 fail:
     code = kiln_cli_fail_rc(rc, &err);
 out:
+    if (prog.on)
+        kiln_qcli_progress_done(&prog);
     kiln_drift_result_free(res);
     kiln_drift_data_free(ref.data);
     kiln_drift_data_free(cur.data);

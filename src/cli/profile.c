@@ -94,10 +94,12 @@ int kiln_cmd_profile(int argc, char **argv)
     struct kiln_profile_opts popts;
     struct kiln_table_reader *r = NULL;
     struct kiln_profile *p = NULL;
+    struct kiln_qcli_progress prog;
     struct kiln_buf b;
     int rc, code = KILN_EXIT_USAGE;
 
     kiln_buf_init(&b, (size_t)1 << 31);
+    kiln_qcli_progress_init(&prog);
     rc = kiln_opts_parse(argc, argv, opts, KILN_ARRAY_LEN(opts), &pos, &err);
     if (rc == KILN_OPTS_HELP) {
         fputs(USAGE, stdout);
@@ -127,7 +129,11 @@ int kiln_cmd_profile(int argc, char **argv)
     popts.col.sketch_k = (uint32_t)sketch;
     popts.col.max_values = (size_t)maxv;
     popts.bins = (uint32_t)bins;
-    if ((rc = kiln_profile_build(r, &popts, &p, &err)) != KILN_OK) {
+    kiln_qcli_progress_attach(&prog, r, pos.v[0]);
+    rc = kiln_profile_build(r, &popts, &p, &err);
+    kiln_qcli_progress_done(&prog);
+    prog.on = 0;
+    if (rc != KILN_OK) {
         code = kiln_cli_fail_rc(rc, &err);
         goto out;
     }
@@ -146,6 +152,8 @@ int kiln_cmd_profile(int argc, char **argv)
     }
     code = KILN_EXIT_OK;
 out:
+    if (prog.on)
+        kiln_qcli_progress_done(&prog);
     kiln_profile_free(p);
     kiln_table_reader_free(r);
     kiln_buf_release(&b);

@@ -9,6 +9,7 @@
 
 #include "core/fs.h"
 #include "core/str.h"
+#include "core/time.h"
 
 int kiln_qcli_table_opts(const char *format, const char *delimiter, int no_header,
                          struct kiln_table_opts *out, struct kiln_err *err)
@@ -76,4 +77,64 @@ void kiln_qcli_num(double v, char *out, size_t size)
         snprintf(out, size, "%.3e", v);
     else
         snprintf(out, size, "%.4g", v);
+}
+
+void kiln_qcli_progress_init(struct kiln_qcli_progress *p)
+{
+    memset(p, 0, sizeof(*p));
+    pthread_mutex_init(&p->mu, NULL);
+    p->on = kiln_cli_isatty(stderr);
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s != NULL ? s + 1 : path;
+}
+
+static void progress_cb(void *ctx, uint64_t done, uint64_t total)
+{
+    struct kiln_qcli_slot *sl = ctx;
+    struct kiln_qcli_progress *p = sl->p;
+    int64_t now = kiln_mono_ns();
+    pthread_mutex_lock(&p->mu);
+    sl->done = done;
+    sl->total = total;
+    if (now - p->last_ns >= 250000000) {
+        p->last_ns = now;
+        fputs("\rreading", stderr);
+        for (size_t i = 0; i < p->n; i++) {
+            const struct kiln_qcli_slot *o = &p->slot[i];
+            if (o->total > 0)
+                fprintf(stderr, "  %s %3.0f%%", base_name(o->label),
+                        100.0 * (double)o->done / (double)o->total);
+            else
+                fprintf(stderr, "  %s %.0f MB", base_name(o->label), (double)o->done / 1e6);
+        }
+        fputs("\033[K", stderr);
+        fflush(stderr);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void kiln_qcli_progress_attach(struct kiln_qcli_progress *p, struct kiln_table_reader *r,
+                               const char *label)
+{
+    if (!p->on || r == NULL || p->n >= 2)
+        return;
+    p->slot[p->n].p = p;
+    p->slot[p->n].label = label;
+    p->slot[p->n].total = kiln_table_reader_size(r);
+    p->slot[p->n].done = kiln_table_reader_bytes(r);
+    kiln_table_reader_on_progress(r, progress_cb, &p->slot[p->n]);
+    p->n++;
+}
+
+void kiln_qcli_progress_done(struct kiln_qcli_progress *p)
+{
+    if (p->on && p->last_ns != 0) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
+    pthread_mutex_destroy(&p->mu);
 }

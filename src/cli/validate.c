@@ -126,10 +126,12 @@ int kiln_cmd_validate(int argc, char **argv)
     struct kiln_suite *suite = NULL;
     struct kiln_table_reader *r = NULL;
     struct kiln_validation *v = NULL;
+    struct kiln_qcli_progress prog;
     struct kiln_buf b;
     int rc, code = KILN_EXIT_USAGE;
 
     kiln_buf_init(&b, (size_t)1 << 31);
+    kiln_qcli_progress_init(&prog);
     rc = kiln_opts_parse(argc, argv, opts, KILN_ARRAY_LEN(opts), &pos, &err);
     if (rc == KILN_OPTS_HELP) {
         fputs(USAGE, stdout);
@@ -176,8 +178,13 @@ int kiln_cmd_validate(int argc, char **argv)
     if (rc != KILN_OK)
         goto fail;
     if ((rc = kiln_qcli_table_opts(format, delimiter, no_header, &topts, &err)) != KILN_OK ||
-        (rc = kiln_table_reader_open(pos.v[0], &topts, &r, &err)) != KILN_OK ||
-        (rc = kiln_validate(r, suite, profile, profile_path, &v, &err)) != KILN_OK)
+        (rc = kiln_table_reader_open(pos.v[0], &topts, &r, &err)) != KILN_OK)
+        goto fail;
+    kiln_qcli_progress_attach(&prog, r, pos.v[0]);
+    rc = kiln_validate(r, suite, profile, profile_path, &v, &err);
+    kiln_qcli_progress_done(&prog);
+    prog.on = 0;
+    if (rc != KILN_OK)
         goto fail;
     if (json || html) {
         rc = json ? kiln_validation_json(v, &b) : kiln_validation_html(v, &b);
@@ -197,6 +204,8 @@ int kiln_cmd_validate(int argc, char **argv)
 fail:
     code = kiln_cli_fail_rc(rc, &err);
 out:
+    if (prog.on)
+        kiln_qcli_progress_done(&prog);
     kiln_validation_free(v);
     kiln_table_reader_free(r);
     kiln_suite_free(suite);

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/mem.h"
@@ -252,6 +253,8 @@ static int refill(struct kiln_table_reader *r)
     if (got == 0)
         r->eof = 1;
     r->end += (size_t)got;
+    if (r->progress != NULL)
+        r->progress(r->progress_ctx, r->consumed + r->end, r->size);
     return KILN_OK;
 }
 
@@ -385,6 +388,11 @@ int kiln_table_reader_open(const char *path, const struct kiln_table_opts *opts,
         }
         r->close_fd = 1;
     }
+    {
+        struct stat st;
+        if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode))
+            r->size = (uint64_t)st.st_size;
+    }
     r->cap = READ_BLOCK * 4;
     r->buf = kiln_malloc(r->cap + 1);
     if (r->buf == NULL) {
@@ -501,6 +509,18 @@ uint64_t kiln_table_reader_line(const struct kiln_table_reader *r)
 uint64_t kiln_table_reader_rows(const struct kiln_table_reader *r)
 {
     return r->rows;
+}
+
+void kiln_table_reader_on_progress(struct kiln_table_reader *r,
+                                   void (*fn)(void *ctx, uint64_t done, uint64_t total), void *ctx)
+{
+    r->progress = fn;
+    r->progress_ctx = ctx;
+}
+
+uint64_t kiln_table_reader_size(const struct kiln_table_reader *r)
+{
+    return r->size;
 }
 
 uint64_t kiln_table_reader_bytes(const struct kiln_table_reader *r)

@@ -111,6 +111,16 @@ uint64_t kiln_table_reader_rows(const struct kiln_table_reader *r);
 /* Bytes of input consumed so far. */
 uint64_t kiln_table_reader_bytes(const struct kiln_table_reader *r);
 
+/*
+ * Registers fn to be called from the reading thread after each block read from a file
+ * (roughly every megabyte): bytes consumed so far and the file's size (0 when unknown, e.g. a
+ * pipe). For progress displays; fn must be quick and must not use the reader.
+ */
+void kiln_table_reader_on_progress(struct kiln_table_reader *r,
+                                   void (*fn)(void *ctx, uint64_t done, uint64_t total), void *ctx);
+/* The file's size in bytes (0 when unknown). */
+uint64_t kiln_table_reader_size(const struct kiln_table_reader *r);
+
 /* 1 when `len` bytes at p are one of the NA strings listed above. */
 int kiln_table_is_na(const char *p, size_t len);
 

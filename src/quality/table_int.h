@@ -61,6 +61,10 @@ struct kiln_table_reader {
     int pending; /* the first record is data and was already parsed */
     int at_eof;  /* a record parse found the end of the data */
 
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
+    uint64_t size; /* file size, 0 when unknown */
+
     int rc; /* sticky error */
     char msg[KILN_ERR_MSG_MAX];
 };
