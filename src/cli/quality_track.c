@@ -121,9 +121,11 @@ static int send_batches(struct logger *l, struct kiln_err *err)
         rc = kiln_http_client_json(l->c, "POST", "/api/2.0/mlflow/runs/log-batch", req, &out, err);
         json_decref(req);
         json_decref(out);
-        if (rc != KILN_OK)
-            return kiln_err_set(err, rc, "logging to run '%s' on %s: %s", l->run_id, l->uri,
-                                kiln_err_msg(err, rc));
+        if (rc != KILN_OK) {
+            char msg[KILN_ERR_MSG_MAX];
+            kiln_strlcpy(msg, kiln_err_msg(err, rc), sizeof(msg));
+            return kiln_err_set(err, rc, "logging to run '%s' on %s: %s", l->run_id, l->uri, msg);
+        }
         i += BATCH;
     } while (i < n);
     return KILN_OK;

@@ -789,7 +789,7 @@ int kiln_suite_load(const char *path, struct kiln_suite **out, struct kiln_err *
     rc = kiln_read_file(path, &b, err);
     if (rc != KILN_OK) {
         kiln_buf_release(&b);
-        return kiln_err_set(err, rc, "%s: cannot read: %s", path, kiln_err_msg(err, rc));
+        return rc; /* kiln_read_file's message names the file */
     }
     rc = kiln_suite_parse(b.buf, b.len, path, out, err);
     kiln_buf_release(&b);

@@ -311,8 +311,11 @@ int kiln_profile_parse(const char *json, size_t len, const char *name, struct ki
     struct kiln_profile *p;
     struct ctx c = { name, err };
     int rc = kiln_json_parse_object(json, len, 0, &root, err);
-    if (rc != KILN_OK)
-        return kiln_err_set(err, rc, "%s: %s", name, kiln_err_msg(err, rc));
+    if (rc != KILN_OK) {
+        char msg[KILN_ERR_MSG_MAX];
+        kiln_strlcpy(msg, kiln_err_msg(err, rc), sizeof(msg));
+        return kiln_err_set(err, rc, "%s: %s", name, msg);
+    }
     p = kiln_calloc(1, sizeof(*p));
     if (p == NULL) {
         json_decref(root);
@@ -336,7 +339,7 @@ int kiln_profile_load(const char *path, struct kiln_profile **out, struct kiln_e
     rc = kiln_read_file(path, &b, err);
     if (rc != KILN_OK) {
         kiln_buf_release(&b);
-        return kiln_err_set(err, rc, "%s: cannot read: %s", path, kiln_err_msg(err, rc));
+        return rc; /* kiln_read_file's message names the file */
     }
     rc = kiln_profile_parse(b.buf, b.len, path, out, err);
     kiln_buf_release(&b);
