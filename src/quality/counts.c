@@ -105,7 +105,7 @@ static const struct kiln_counts_entry *lookup(const struct kiln_counts *c, const
 const struct kiln_counts_entry *kiln_counts_find(const struct kiln_counts *c, const void *key,
                                                  size_t len)
 {
-    size_t slot;
+    size_t slot = 0;
     if (c->nslots == 0)
         return NULL;
     return lookup(c, key, len, kiln_hash64(key, len), &slot);
@@ -156,7 +156,7 @@ int kiln_counts_add(struct kiln_counts *c, const void *key, size_t len, uint64_t
                     uint64_t tag, const struct kiln_counts_entry **entry)
 {
     uint64_t h = kiln_hash64(key, len);
-    size_t slot;
+    size_t slot = 0;
     struct kiln_counts_entry *e;
     char *copy;
 

@@ -181,7 +181,7 @@ static int load_column(const struct ctx *c, const json_t *o, size_t idx,
                        const struct kiln_colsum_opts *co, struct kiln_colsum *col)
 {
     char path[64], p[128];
-    const char *name, *hll;
+    const char *name = NULL, *hll = NULL;
     const json_t *kinds = field(o, "kinds"), *len = field(o, "length"), *values;
     int rc;
     snprintf(path, sizeof(path), "columns[%zu]", idx);
@@ -245,7 +245,7 @@ static int load(const struct ctx *c, const json_t *root, struct kiln_profile *p)
     const json_t *src = field(root, "source"), *opts = field(root, "options");
     const json_t *cols = field(root, "columns"), *col;
     struct kiln_colsum_opts co;
-    const char *s;
+    const char *s = NULL;
     uint64_t k, maxv, bins;
     size_t i;
     int rc;
