@@ -83,10 +83,15 @@ int kiln_profile_add_row(struct kiln_profile *p, const struct kiln_cell *cells)
     return KILN_OK;
 }
 
-/* A batch of rows: every cell's text copied into one block. */
+/*
+ * A batch of rows: every cell's text copied into one block. While the batch fills, cells
+ * hold offsets into `text` (which may move as it grows); publish() turns them into
+ * pointers once the batch is complete.
+ */
 struct batch {
     size_t nrows;
     struct kiln_cell *cells; /* nrows * ncols */
+    size_t *off;             /* text offset of each cell */
     char *text;
     size_t text_len, text_cap;
 };
@@ -144,11 +149,10 @@ static void *worker_main(void *arg)
     }
 }
 
-/* Copies a row into batch b (cells re-pointed at the copied text). */
+/* Copies a row into batch b (text appended, cells recorded by offset). */
 static int batch_add(struct batch *b, size_t ncols, const struct kiln_cell *cells)
 {
-    size_t need = 0;
-    struct kiln_cell *dst = b->cells + b->nrows * ncols;
+    size_t need = 0, base = b->nrows * ncols;
     for (size_t c = 0; c < ncols; c++)
         need += cells[c].len;
     if (b->text_len + need > b->text_cap) {
@@ -156,20 +160,18 @@ static int batch_add(struct batch *b, size_t ncols, const struct kiln_cell *cell
         char *t;
         while (cap < b->text_len + need)
             cap *= 2;
-        /* Cells point into text: rebase them after the move. */
         t = kiln_realloc(b->text, cap);
         if (t == NULL)
             return KILN_ENOMEM;
-        for (size_t i = 0; i < b->nrows * ncols; i++)
-            b->cells[i].p = t + (b->cells[i].p - b->text);
         b->text = t;
         b->text_cap = cap;
     }
     for (size_t c = 0; c < ncols; c++) {
-        dst[c].p = b->text + b->text_len;
-        dst[c].len = cells[c].len;
-        dst[c].flags = cells[c].flags;
-        memcpy(b->text + b->text_len, cells[c].p, cells[c].len);
+        b->off[base + c] = b->text_len;
+        b->cells[base + c].len = cells[c].len;
+        b->cells[base + c].flags = cells[c].flags;
+        if (cells[c].len > 0)
+            memcpy(b->text + b->text_len, cells[c].p, cells[c].len);
         b->text_len += cells[c].len;
     }
     b->nrows++;
@@ -179,7 +181,10 @@ static int batch_add(struct batch *b, size_t ncols, const struct kiln_cell *cell
 /* Hands batch k to the workers and waits until batch k^1 is free. */
 static int publish(struct pool *pl, int k)
 {
+    struct batch *b = &pl->b[k];
     int rc;
+    for (size_t i = 0; i < b->nrows * pl->p->ncols; i++)
+        b->cells[i].p = b->text + b->off[i];
     pthread_mutex_lock(&pl->mu);
     pl->full[k] = 1;
     pl->seq[k] = ++pl->published;
@@ -210,7 +215,10 @@ static int build_parallel(struct kiln_table_reader *r, struct kiln_profile *p, s
     pthread_cond_init(&pl.done, NULL);
     for (int i = 0; i < 2; i++) {
         pl.b[i].cells = kiln_calloc(BATCH_ROWS * ncols, sizeof(struct kiln_cell));
-        if (pl.b[i].cells == NULL)
+        pl.b[i].off = kiln_calloc(BATCH_ROWS * ncols, sizeof(size_t));
+        pl.b[i].text_cap = 1 << 20;
+        pl.b[i].text = kiln_malloc(pl.b[i].text_cap);
+        if (pl.b[i].cells == NULL || pl.b[i].off == NULL || pl.b[i].text == NULL)
             rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < nworkers && rc == KILN_OK; i++) {
@@ -254,6 +262,7 @@ static int build_parallel(struct kiln_table_reader *r, struct kiln_profile *p, s
         pthread_join(pl.w[i].tid, NULL);
     for (int i = 0; i < 2; i++) {
         kiln_free(pl.b[i].cells);
+        kiln_free(pl.b[i].off);
         kiln_free(pl.b[i].text);
     }
     pthread_cond_destroy(&pl.ready);
