@@ -11,6 +11,8 @@
  *   - reading the file from disk with O_DIRECT (the disk's speed) and `kiln profile`'s speed;
  *   - `kiln drift --reference ref.csv --current cur.csv --json` end to end (the real binary,
  *     best of 3), and the library's load and compute phases separately;
+ *   - a drift window (the serving monitor's API): cost of adding a value and of comparing a
+ *     200,000-row window with the reference profile;
  *   - SciPy/NumPy computing the same statistics on the same values in the same run
  *     (bench/quality_ref.py), and numpy.loadtxt's parsing speed;
  * and checks that kiln's statistics agree with SciPy's. Prints a table and writes JSON.
@@ -213,6 +215,44 @@ static void library_drift(const char *ref, const char *cur, double *load_s, doub
     kiln_table_reader_free(r2);
 }
 
+/*
+ * A drift window as the serving monitor uses it: the profile of ref.csv as the reference,
+ * `rows` rows of `cols` numbers added one value at a time, then one comparison. Returns ns per
+ * value added; *compute_ms gets the comparison's time.
+ */
+static double window_pass(const char *ref, long rows, int cols, double *compute_ms)
+{
+    struct kiln_table_reader *r;
+    struct kiln_profile *p;
+    struct kiln_drift_window *w;
+    struct kiln_drift_result *res;
+    struct kiln_err err = { 0 };
+    double t0, add;
+    if (kiln_table_reader_open(ref, NULL, &r, &err) != 0 ||
+        kiln_profile_build(r, NULL, &p, &err) != 0 || kiln_drift_window_new(p, NULL, &w, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(2);
+    }
+    t0 = now_s();
+    for (long i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++)
+            kiln_drift_window_add_number(w, (size_t)j, gauss() * (1.0 + j) + j + 0.05);
+        kiln_drift_window_end_row(w);
+    }
+    add = (now_s() - t0) / ((double)rows * cols) * 1e9;
+    t0 = now_s();
+    if (kiln_drift_window_compute(w, &res, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(2);
+    }
+    *compute_ms = (now_s() - t0) * 1e3;
+    kiln_drift_result_free(res);
+    kiln_drift_window_free(w);
+    kiln_profile_free(p);
+    kiln_table_reader_free(r);
+    return add;
+}
+
 /* Largest relative difference between kiln's and SciPy's statistics over all columns. */
 static double compare(const char *kiln_json, const json_t *ref, const char *key)
 {
@@ -237,7 +277,7 @@ int main(int argc, char **argv)
     long rows = 1000000;
     int cols = 20, status;
     char dir[512], ref[600], cur[600], res[600], cmd[2048];
-    double gen, tok, conv, disk, prof, e2e, load_s, compute_s, mb;
+    double gen, tok, conv, disk, prof, e2e, load_s, compute_s, mb, win_ns, win_ms;
     json_t *py;
     FILE *p;
 
@@ -293,6 +333,7 @@ int main(int argc, char **argv)
             free(args[i]);
     }
     library_drift(ref, cur, &load_s, &compute_s);
+    win_ns = window_pass(ref, 200000, cols, &win_ms);
     snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/quality_ref.py %s %d", KILN_BENCH_DIR, dir,
              cols);
     p = popen(cmd, "r");
@@ -327,6 +368,9 @@ int main(int argc, char **argv)
     printf("| drift: load both files / compute %d columns | %.2f s / %.2f s | SciPy compute "
            "%.2f s |\n",
            cols, load_s, compute_s, py ? json_number_value(json_object_get(py, "compute_s")) : NAN);
+    printf("| drift window: add a value / compare 200k-row window with the profile | %.0f ns / "
+           "%.0f ms | |\n",
+           win_ns, win_ms);
     if (py != NULL) {
         static const char *const keys[] = { "ks_statistic",       "ks_p_value", "wasserstein",
                                             "wasserstein_normed", "psi",        "kl_divergence",
@@ -343,9 +387,10 @@ int main(int argc, char **argv)
                     "{\"bench\":\"quality\",\"time\":%ld,\"rows\":%ld,\"cols\":%d,\"file_mb\":%.1f,"
                     "\"tokenize_mbps\":%.1f,\"parse_mbps\":%.1f,\"profile_mbps\":%.1f,"
                     "\"disk_mbps\":%.1f,\"drift_e2e_s\":%.3f,\"drift_load_s\":%.3f,"
-                    "\"drift_compute_s\":%.3f,\"scipy_compute_s\":%.3f}\n",
+                    "\"drift_compute_s\":%.3f,\"scipy_compute_s\":%.3f,\"window_add_ns\":%.1f,"
+                    "\"window_compute_ms\":%.1f}\n",
                     (long)time(NULL), rows, cols, mb, tok, conv, prof, disk, e2e, load_s, compute_s,
-                    py ? json_number_value(json_object_get(py, "compute_s")) : NAN);
+                    py ? json_number_value(json_object_get(py, "compute_s")) : NAN, win_ns, win_ms);
             fclose(f);
         }
     }
