@@ -255,12 +255,14 @@ int kiln_pl_store_request_cancel(struct kiln_store *store, const char *run_id,
                                  struct kiln_err *err);
 
 /*
- * Creates runs of the applied spec for an event (type "model_version", "alias" or "drift")
- * for every applied pipeline with a matching trigger. `event` holds at least "model" (and
- * "alias" for alias moves). Appends the new run ids to `run_ids` (a JSON array).
+ * Creates runs for an event (type "model_version", "alias" or "drift") in every applied
+ * pipeline with a matching trigger; the event's fields fill declared parameters of the same
+ * name. `event` holds "model" (and "alias" for alias moves) to match filters. Appends new run
+ * ids to `run_ids` and, for pipelines that matched but could not start a run, objects
+ * {"pipeline", "message"} to `errors` (optional). Only KILN_ENOMEM and store errors fail.
  */
 int kiln_pl_dispatch_event(struct kiln_store *store, const char *type, const json_t *event,
-                           json_t *run_ids, struct kiln_err *err);
+                           json_t *run_ids, json_t *errors, struct kiln_err *err);
 
 /* ---- the scheduler (sched*.c) ------------------------------------------------------------ */
 

@@ -7,6 +7,8 @@
 #ifndef KILN_PIPELINE_INT_H
 #define KILN_PIPELINE_INT_H
 
+#include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -178,5 +180,77 @@ enum kiln_pl_run_state kiln_pl_run_outcome(const enum kiln_pl_ti *states, const 
 int64_t kiln_pl_retry_delay_ms(const char *pipeline, const char *task, int64_t logical_ms,
                                int try_number, int64_t retry_delay_ms, int exponential,
                                int64_t max_retry_delay_ms);
+
+/* ---- executors (exec_local.c) ------------------------------------------------------------ */
+
+/*
+ * An executor runs task processes. The scheduler submits a launch; the executor starts it on
+ * its own thread and reports back through callbacks that run on that thread:
+ *   - on_start: at most once, when the process has started (pid, start time);
+ *   - on_output: zero or more times with output as it arrives (optional);
+ *   - on_done: exactly once for every submit that returned KILN_OK, also when the task was
+ *     canceled or the executor shut down (rc KILN_ECANCELED) - STYLE.md rule 10. After a submit
+ *     that failed, no callback ever runs.
+ * The local executor below runs processes on this host; a distributed executor (workers
+ * claiming tasks from PostgreSQL) implements the same ops.
+ */
+struct kiln_pl_exec_result {
+    int rc;        /* KILN_OK: ran and ended; KILN_ETIMEDOUT; KILN_ECANCELED; else not started */
+    int exit_code; /* >= 0 when the process exited, else -1 */
+    int signal;    /* the signal that ended it, else 0 */
+    int pid;
+    int64_t start_ms, end_ms;
+    char *outputs; /* contents of the outputs file, or NULL; on_done takes ownership */
+    size_t outputs_len;
+    int outputs_too_big;
+    char message[KILN_ERR_MSG_MAX];
+};
+
+struct kiln_pl_launch {
+    const char *const *argv; /* argv[0]: a path, or a name searched in the PATH of envp */
+    const char *const *envp; /* the whole environment */
+    const char *workdir;     /* NULL: the executor's own */
+    const char *log_path;    /* stdout and stderr are appended here */
+    const char *outputs_path; /* read back when the process ends (NULL: none) */
+    int64_t timeout_ms;       /* 0: none */
+    void (*on_start)(void *ctx, int pid, int64_t start_ms);
+    void (*on_output)(void *ctx, const char *data, size_t len);
+    void (*on_done)(void *ctx, struct kiln_pl_exec_result *res);
+    void *ctx;
+};
+
+struct kiln_pl_executor;
+
+struct kiln_pl_executor_ops {
+    const char *name;
+    /* Copies what it needs from l; OUT: *handle for cancel. */
+    int (*submit)(struct kiln_pl_executor *ex, const struct kiln_pl_launch *l,
+                  uint64_t *handle /* OUT */, struct kiln_err *err);
+    /* Ends the task (SIGTERM to its process group, SIGKILL after the grace period). */
+    void (*cancel)(struct kiln_pl_executor *ex, uint64_t handle);
+    /* Cancels everything, waits until every on_done has run, stops the thread. */
+    void (*shutdown)(struct kiln_pl_executor *ex);
+    void (*free)(struct kiln_pl_executor *ex);
+};
+
+struct kiln_pl_executor {
+    const struct kiln_pl_executor_ops *ops;
+};
+
+#define KILN_PL_OUTPUTS_MAX ((size_t)65536)
+
+/* A local executor; kill_grace_ms is the SIGTERM-to-SIGKILL delay (0: 5000). */
+int kiln_pl_local_executor_new(int64_t kill_grace_ms, struct kiln_pl_executor **out /* OUT */,
+                               struct kiln_err *err);
+
+/* ---- store helpers (pstore.c) -------------------------------------------------------------- */
+
+struct kiln_tx;
+
+/*
+ * Runs one statement binding fmt's arguments: 't' text (const char *, NULL binds NULL),
+ * 'i' int64_t, 'n' int64_t bound as NULL when negative.
+ */
+int kiln_pl_exec(struct kiln_tx *tx, const char *sql, struct kiln_err *err, const char *fmt, ...);
 
 #endif
