@@ -21,12 +21,14 @@
 #include "http/http.h"
 
 struct kiln_store;
+struct kiln_pl_sched;
 
 struct kiln_server {
     struct kiln_store *store;
     char *artifacts_root;        /* folder served by the artifact proxy (absolute path) */
     char *default_artifact_root; /* root of new experiments' artifact locations */
     int serve_artifacts;         /* the proxy endpoints are on */
+    struct kiln_pl_sched *pipelines; /* the pipeline scheduler (thread-safe notify) */
     int64_t started_ms;
 };
 

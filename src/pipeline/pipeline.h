@@ -264,6 +264,42 @@ int kiln_pl_store_request_cancel(struct kiln_store *store, const char *run_id,
 int kiln_pl_dispatch_event(struct kiln_store *store, const char *type, const json_t *event,
                            json_t *run_ids, json_t *errors, struct kiln_err *err);
 
+/*
+ * Creates the run of a scheduled or backfilled logical date (parameters at their defaults,
+ * dedup key "logical:<ms>"): KILN_EEXIST when that date already has one.
+ */
+int kiln_pl_create_logical_run(struct kiln_store *store, const struct kiln_pl_spec *spec,
+                               int version, const char *trigger, int64_t logical_ms,
+                               const char *owner, char run_id[33] /* OUT */,
+                               struct kiln_err *err);
+/*
+ * Creates backfill runs for every fire time of the spec's schedule in [from_ms, to_ms]
+ * (at most 1000), skipping logical dates that have a run already. Appends the new run ids to
+ * `created`; OUT: *skipped. KILN_EINVAL without a schedule or with too many dates.
+ */
+int kiln_pl_backfill(struct kiln_store *store, const struct kiln_pl_spec *spec, int version,
+                     int64_t from_ms, int64_t to_ms, json_t *created, int *skipped /* OUT */,
+                     struct kiln_err *err);
+
+/* ---- read views (pquery.c): new JSON values owned by the caller ---------------------------- */
+
+/* A run with its tasks, their attempts ("attempt_list") and links. KILN_ENOENT. */
+int kiln_pl_query_run(struct kiln_store *store, const char *run_id, json_t **out /* OUT */,
+                      struct kiln_err *err);
+/* Runs newest first, of one pipeline (name) or all (NULL); max 0 means 100. */
+int kiln_pl_query_runs(struct kiln_store *store, const char *name, int max,
+                       json_t **out /* OUT */, struct kiln_err *err);
+/* Pipelines (all, or the one named, then with its spec text) with schedule and last run. */
+int kiln_pl_query_pipelines(struct kiln_store *store, const char *name, json_t **out /* OUT */,
+                            struct kiln_err *err);
+/*
+ * The log file of a task's attempt (attempt 0: the latest). OUT: *path (kiln_free),
+ * *attempt_out, *final (the attempt has ended). KILN_ENOENT.
+ */
+int kiln_pl_query_log(struct kiln_store *store, const char *run_id, const char *task,
+                      int attempt, char **path /* OUT */, int *attempt_out /* OUT */,
+                      int *final /* OUT */, struct kiln_err *err);
+
 /* ---- the scheduler (sched*.c) ------------------------------------------------------------ */
 
 struct kiln_pl_sched;
@@ -316,9 +352,24 @@ void kiln_pl_sched_cancel_all(struct kiln_pl_sched *s);
 /* Local mode: waits until no run of this owner is active. Returns 1 when all ended. */
 int kiln_pl_sched_wait_idle(struct kiln_pl_sched *s, int64_t timeout_ms);
 
+/*
+ * Before start: makes `url` (this server, "http://127.0.0.1:5000") the tracking server of the
+ * runs and the registry whose event feed is followed. KILN_ENOMEM.
+ */
+int kiln_pl_sched_set_server(struct kiln_pl_sched *s, const char *url);
+
 /* ---- REST (api*.c) ---------------------------------------------------------------------- */
 
 /* Registers the pipeline endpoints under /api/kiln/v1 (see docs/pipelines.md). */
 int kiln_pl_api_routes(struct kiln_router *r);
+
+struct kiln_server;
+/*
+ * `kiln server`'s scheduler: created before the HTTP server starts (in srv->pipelines, with
+ * parallelism from $KILN_PIPELINE_PARALLELISM, default 32), started once the port is known.
+ */
+int kiln_pl_server_sched_new(struct kiln_server *srv, struct kiln_err *err);
+int kiln_pl_server_sched_start(struct kiln_pl_sched *s, const char *host, int port,
+                               struct kiln_err *err);
 
 #endif
