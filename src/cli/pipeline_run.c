@@ -42,7 +42,7 @@ struct line_buf {
 
 struct term {
     pthread_mutex_t mu;
-    int color, quiet;
+    int color, quiet, silent;
     int64_t t0;
     size_t width;
     struct line_buf *lines;
@@ -144,7 +144,8 @@ static void on_task(void *ctx, const char *run_id, const char *task, enum kiln_p
     struct term *t = ctx;
     double el = (double)(kiln_now_ms() - t->t0) / 1000;
     (void)run_id;
-    if (state == KILN_TI_SCHEDULED || state == KILN_TI_QUEUED || state == KILN_TI_NONE)
+    if (t->silent || state == KILN_TI_SCHEDULED || state == KILN_TI_QUEUED ||
+        state == KILN_TI_NONE)
         return;
     pthread_mutex_lock(&t->mu);
     if (state != KILN_TI_RUNNING)
@@ -343,6 +344,7 @@ static int run_pipeline(const char *file, const struct kiln_strv *params, int64_
     }
     term.color = color;
     term.quiet = quiet;
+    term.silent = json;
     term.t0 = kiln_now_ms();
     for (size_t i = 0; i < spec->ntasks; i++)
         if (strlen(spec->tasks[i].name) > term.width)
@@ -360,8 +362,10 @@ static int run_pipeline(const char *file, const struct kiln_strv *params, int64_
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    printf("%s%s%s run %s (version %d%s), %zu tasks\n", color ? "\033[1m" : "", spec->name,
-           color ? "\033[0m" : "", run_id, version, created ? ", new" : "", spec->ntasks);
+    if (!json)
+        printf("%s%s%s run %s (version %d%s), %zu tasks\n", color ? "\033[1m" : "",
+               spec->name, color ? "\033[0m" : "", run_id, version, created ? ", new" : "",
+               spec->ntasks);
     fflush(stdout);
     rc = kiln_pl_sched_new(&cfg, &sched, &err);
     if (rc == KILN_OK)

@@ -170,10 +170,10 @@ int kiln_pl_query_runs(struct kiln_store *store, const char *name, int max, json
     rc = kiln_store_begin(store, KILN_TX_READ, &tx, err);
     if (rc == KILN_OK) {
         if (name != NULL)
-            rc = query(tx, RUN_SELECT "WHERE name = ? ORDER BY created_time DESC, run_id LIMIT ?",
+            rc = query(tx, RUN_SELECT "WHERE name = ? ORDER BY created_time DESC, logical_date DESC, run_id LIMIT ?",
                        run_cols, runs, err, name, NULL, max > 0 ? max : 100);
         else
-            rc = query(tx, RUN_SELECT "ORDER BY created_time DESC, run_id LIMIT ?", run_cols, runs,
+            rc = query(tx, RUN_SELECT "ORDER BY created_time DESC, logical_date DESC, run_id LIMIT ?", run_cols, runs,
                        err, NULL, NULL, max > 0 ? max : 100);
         kiln_store_rollback(tx);
     }

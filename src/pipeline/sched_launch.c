@@ -196,9 +196,12 @@ static int build_env(struct builder *b, struct kiln_pl_sched *s, struct sched_ru
     }
     json_object_foreach(r->params, key, v)
     {
+        char *e = kiln_arena_printf(b->a, "KILN_PARAM_%s=%s", key, json_string_value(v));
+        for (char *c = e != NULL ? e + 11 : NULL; c != NULL && *c != '='; c++)
+            if (*c >= 'a' && *c <= 'z')
+                *c = (char)(*c - 'a' + 'A'); /* KILN_PARAM_<NAME>, upper case */
         if (rc == KILN_OK)
-            rc = push(b, env, kiln_arena_printf(b->a, "KILN_PARAM_%s=%s", key,
-                                                json_string_value(v)));
+            rc = push(b, env, e);
     }
     for (size_t i = 0; i < t->nenv && rc == KILN_OK; i++) {
         const char *val = render(b, t->env[i].value);
