@@ -246,8 +246,15 @@ static int h_backfill(void *app, struct kiln_http_req *req, struct kiln_http_res
         rc = kiln_pl_store_load_current(srv->store, name, &spec, &version, err);
     if (rc == KILN_OK && kiln_pl_parse_date(from, spec->tz, &from_ms) != KILN_OK)
         rc = kiln_err_set(err, KILN_EINVAL, "from '%s' is not a date (YYYY-MM-DD[THH:MM])", from);
-    if (rc == KILN_OK && kiln_pl_parse_date(to, spec->tz, &to_ms) != KILN_OK)
+    if (rc == KILN_OK && strlen(to) == 10) {
+        /* A bare day includes all of that day. */
+        char end[32];
+        snprintf(end, sizeof(end), "%sT23:59:59.999", to);
+        if (kiln_pl_parse_date(end, spec->tz, &to_ms) != KILN_OK)
+            rc = kiln_err_set(err, KILN_EINVAL, "to '%s' is not a date (YYYY-MM-DD[THH:MM])", to);
+    } else if (rc == KILN_OK && kiln_pl_parse_date(to, spec->tz, &to_ms) != KILN_OK) {
         rc = kiln_err_set(err, KILN_EINVAL, "to '%s' is not a date (YYYY-MM-DD[THH:MM])", to);
+    }
     if (rc == KILN_OK)
         rc = kiln_pl_backfill(srv->store, spec, version, from_ms, to_ms, created, &skipped, err);
     if (rc == KILN_OK) {
