@@ -377,6 +377,13 @@ void kiln_sched_on_done(struct kiln_pl_sched *s, struct sched_msg *m)
         snprintf(msg, sizeof(msg), "skipped (exit code %d)", res->exit_code);
         kiln_sched_settle(s, r, t, KILN_TI_SKIPPED, msg);
     } else {
+        json_t *outputs = NULL;
+        /* What a failed task wrote is kept too (for status and debugging), never linked. */
+        if (res->outputs != NULL &&
+            parse_outputs(res->outputs, res->outputs_len, &outputs, msg, sizeof(msg)) == KILN_OK) {
+            json_decref(ti->outputs);
+            ti->outputs = outputs;
+        }
         if (res->rc == KILN_ETIMEDOUT)
             snprintf(msg, sizeof(msg), "timed out after %.1f s", (double)task->timeout_ms / 1000);
         else if (res->rc == KILN_OK && res->signal != 0)
