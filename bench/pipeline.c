@@ -82,9 +82,18 @@ static void run_spec(const char *kiln, const char *dir, const char *spec, int pa
     snprintf(art, sizeof(art), "%s/artifacts", dir);
     snprintf(par, sizeof(par), "%d", parallelism);
     snprintf(out, sizeof(out), "%s/run.json", dir);
-    char *argv[] = { strdup(kiln), strdup("pipeline"), strdup("run"), strdup(spec),
-                     strdup("--json"), strdup("--parallelism"), par, strdup("--backend-store-uri"),
-                     store, strdup("--artifacts-destination"), art, NULL };
+    char *argv[] = { strdup(kiln),
+                     strdup("pipeline"),
+                     strdup("run"),
+                     strdup(spec),
+                     strdup("--json"),
+                     strdup("--parallelism"),
+                     par,
+                     strdup("--backend-store-uri"),
+                     store,
+                     strdup("--artifacts-destination"),
+                     art,
+                     NULL };
     int rc = run(argv, out, wall, cpu);
     if (rc != 0) {
         fprintf(stderr, "bench_pipeline: %s failed (exit %d); see %s\n", spec, rc, out);
@@ -200,15 +209,19 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--out") == 0)
             out = argv[i + 1];
     }
-    if (nchain < 2 || nchain > 10000 || nfan < 3 || nfan > 10000 || par < 1 ||
-        mkdtemp(dir) == NULL)
+    if (nchain < 2 || nchain > 10000 || nfan < 3 || nfan > 10000 || par < 1 || mkdtemp(dir) == NULL)
         return 2;
     for (int i = 0; i < 4; i++) {
         snprintf(sub[i], sizeof(sub[i]), "%s/%d", dir, i);
         mkdir(sub[i], 0755);
     }
-    chain(argv[1], argv[2], sub[0], nchain, lat, &nlat, &chain_wall);
-    chain(argv[1], argv[2], sub[1], 40, seq_lat, &nseq, &seq_wall);
+    char *stamp = realpath(argv[2], NULL);
+    if (stamp == NULL) {
+        fprintf(stderr, "bench_pipeline: no %s\n", argv[2]);
+        return 2;
+    }
+    chain(argv[1], stamp, sub[0], nchain, lat, &nlat, &chain_wall);
+    chain(argv[1], stamp, sub[1], 40, seq_lat, &nseq, &seq_wall);
     fan(argv[1], sub[2], nfan, par, &fan_wall, &fan_cpu);
     baseline(nfan, par, &base_wall, &base_cpu);
 
@@ -219,21 +232,20 @@ int main(int argc, char **argv)
     printf("  40 sequential no-op tasks: %.2f s in all (%.1f ms per task, process start "
            "included)\n",
            seq_wall, seq_wall * 1000 / 40);
-    printf("  fan-out/fan-in of %d /bin/true tasks, parallelism %d: %.2f s (%.0f tasks/s)\n",
-           nfan, par, fan_wall, nfan / fan_wall);
+    printf("  fan-out/fan-in of %d /bin/true tasks, parallelism %d: %.2f s (%.0f tasks/s)\n", nfan,
+           par, fan_wall, nfan / fan_wall);
     printf("  same %d processes, %d at a time, plain fork/exec/wait: %.2f s\n", nfan, par,
            base_wall);
     printf("  scheduler overhead per task: %.2f ms wall, %.2f ms CPU\n",
            (fan_wall - base_wall) * 1000 / nfan, (fan_cpu - base_cpu) * 1000 / nfan);
     if (out != NULL) {
-        json_t *o = json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:f, s:f, s:f, s:f}",
-                              "bench", "pipeline", "chain", nchain, "latency_p50_ms",
-                              pct(lat, nlat, 0.5), "latency_p99_ms", pct(lat, nlat, 0.99),
-                              "latency_max_ms", lat[nlat - 1], "seq40_s", seq_wall,
-                              "chain_wall_s", chain_wall, "fan", nfan, "parallelism", par,
-                              "fan_wall_s", fan_wall, "baseline_wall_s", base_wall,
-                              "overhead_wall_ms", (fan_wall - base_wall) * 1000 / nfan,
-                              "overhead_cpu_ms", (fan_cpu - base_cpu) * 1000 / nfan);
+        json_t *o = json_pack(
+            "{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:f, s:f, s:f, s:f}", "bench",
+            "pipeline", "chain", nchain, "latency_p50_ms", pct(lat, nlat, 0.5), "latency_p99_ms",
+            pct(lat, nlat, 0.99), "latency_max_ms", lat[nlat - 1], "seq40_s", seq_wall,
+            "chain_wall_s", chain_wall, "fan", nfan, "parallelism", par, "fan_wall_s", fan_wall,
+            "baseline_wall_s", base_wall, "overhead_wall_ms", (fan_wall - base_wall) * 1000 / nfan,
+            "overhead_cpu_ms", (fan_cpu - base_cpu) * 1000 / nfan);
         json_object_set_new(o, "time", json_integer((json_int_t)time(NULL)));
         FILE *f = fopen(out, "a");
         if (f != NULL) {

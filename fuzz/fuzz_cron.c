@@ -12,8 +12,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const zones[] = { "UTC", "Europe/Berlin", "America/New_York",
-                                     "Australia/Lord_Howe", "Pacific/Apia", "Asia/Kathmandu" };
+static const char *const zones[] = {
+    "UTC",          "Europe/Berlin", "America/New_York", "Australia/Lord_Howe",
+    "Pacific/Apia", "Asia/Kathmandu"
+};
 static struct kiln_tz *loaded[6];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

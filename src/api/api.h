@@ -28,7 +28,8 @@ struct kiln_server {
     char *artifacts_root;        /* folder served by the artifact proxy (absolute path) */
     char *default_artifact_root; /* root of new experiments' artifact locations */
     int serve_artifacts;         /* the proxy endpoints are on */
-    struct kiln_pl_sched *pipelines; /* the pipeline scheduler (thread-safe notify) */
+    /* The pipeline scheduler (kiln_pl_sched_notify is thread-safe). */
+    struct kiln_pl_sched *pipelines;
     int64_t started_ms;
 };
 

@@ -136,8 +136,8 @@ out:
 
 static void print_runs(const json_t *runs)
 {
-    static const char *const heads[] = { "RUN", "STATE", "TRIGGER", "LOGICAL DATE", "STARTED",
-                                         "DURATION" };
+    static const char *const heads[] = { "RUN",          "STATE",   "TRIGGER",
+                                         "LOGICAL DATE", "STARTED", "DURATION" };
     struct kiln_table *t = kiln_table_new(6, heads);
     size_t i;
     json_t *r;
@@ -163,7 +163,7 @@ static void print_runs(const json_t *runs)
 
 static int cmd_list(int argc, char **argv)
 {
-    static const char *const heads[] = { "PIPELINE", "VERSION", "TASKS", "SCHEDULE",
+    static const char *const heads[] = { "PIPELINE", "VERSION",  "TASKS", "SCHEDULE",
                                          "NEXT RUN", "LAST RUN", "STATE" };
     struct common c = { 0 };
     int64_t max = 20;
@@ -175,8 +175,8 @@ static int cmd_list(int argc, char **argv)
     if (code != KILN_EXIT_OK)
         goto out;
     if (c.pos.n == 1)
-        snprintf(path, sizeof(path), "/api/kiln/v1/pipelines/%s/runs?max_results=%lld",
-                 c.pos.v[0], (long long)max);
+        snprintf(path, sizeof(path), "/api/kiln/v1/pipelines/%s/runs?max_results=%lld", c.pos.v[0],
+                 (long long)max);
     else
         snprintf(path, sizeof(path), "/api/kiln/v1/pipelines");
     code = call(c.uri, "GET", path, NULL, &out);
@@ -329,8 +329,8 @@ static int cmd_trigger(int argc, char **argv)
     if (code != KILN_EXIT_OK)
         goto out;
     snprintf(path, sizeof(path), "/api/kiln/v1/pipelines/%s/trigger", c.pos.v[0]);
-    code = call(c.uri, "POST", path, json_pack("{s:O, s:s?}", "params", given, "logical_date", date),
-                &out);
+    code = call(c.uri, "POST", path,
+                json_pack("{s:O, s:s?}", "params", given, "logical_date", date), &out);
     if (code != KILN_EXIT_OK)
         goto out;
     if (!wait) {
@@ -457,7 +457,8 @@ static int cmd_backfill(int argc, char **argv)
 {
     struct common c = { 0 };
     const char *from = NULL, *to = NULL;
-    struct kiln_opt extra[] = { { "from", 0, KILN_OPT_STR, &from }, { "to", 0, KILN_OPT_STR, &to } };
+    struct kiln_opt extra[] = { { "from", 0, KILN_OPT_STR, &from },
+                                { "to", 0, KILN_OPT_STR, &to } };
     json_t *out = NULL;
     char path[300];
     int code = parse(argc, argv, extra, 2, &c, 1, "backfill NAME --from DATE --to DATE");
@@ -493,11 +494,16 @@ int kiln_cmd_pipeline(int argc, char **argv)
         const char *verb;
         int (*fn)(int, char **);
     } verbs[] = {
-        { "run", kiln_cli_pipeline_run },   { "validate", kiln_cli_pipeline_validate },
-        { "apply", cmd_apply },             { "list", cmd_list },
-        { "trigger", cmd_trigger },         { "status", cmd_status },
-        { "logs", cmd_logs },               { "cancel", cmd_cancel },
-        { "backfill", cmd_backfill },       { "step", kiln_cli_pipeline_step },
+        { "run", kiln_cli_pipeline_run },
+        { "validate", kiln_cli_pipeline_validate },
+        { "apply", cmd_apply },
+        { "list", cmd_list },
+        { "trigger", cmd_trigger },
+        { "status", cmd_status },
+        { "logs", cmd_logs },
+        { "cancel", cmd_cancel },
+        { "backfill", cmd_backfill },
+        { "step", kiln_cli_pipeline_step },
     };
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);

@@ -103,8 +103,7 @@ static void flush_partial(struct term *t, const char *task)
     }
 }
 
-static void on_output(void *ctx, const char *run_id, const char *task, const char *data,
-                      size_t len)
+static void on_output(void *ctx, const char *run_id, const char *task, const char *data, size_t len)
 {
     struct term *t = ctx;
     struct line_buf *l;
@@ -144,8 +143,7 @@ static void on_task(void *ctx, const char *run_id, const char *task, enum kiln_p
     struct term *t = ctx;
     double el = (double)(kiln_now_ms() - t->t0) / 1000;
     (void)run_id;
-    if (t->silent || state == KILN_TI_SCHEDULED || state == KILN_TI_QUEUED ||
-        state == KILN_TI_NONE)
+    if (t->silent || state == KILN_TI_SCHEDULED || state == KILN_TI_QUEUED || state == KILN_TI_NONE)
         return;
     pthread_mutex_lock(&t->mu);
     if (state != KILN_TI_RUNNING)
@@ -161,8 +159,7 @@ static void on_task(void *ctx, const char *run_id, const char *task, enum kiln_p
     pthread_mutex_unlock(&t->mu);
 }
 
-static void on_run(void *ctx, const char *run_id, enum kiln_pl_run_state state,
-                   const char *message)
+static void on_run(void *ctx, const char *run_id, enum kiln_pl_run_state state, const char *message)
 {
     (void)ctx;
     (void)run_id;
@@ -170,8 +167,7 @@ static void on_run(void *ctx, const char *run_id, enum kiln_pl_run_state state,
     (void)message;
 }
 
-int kiln_cli_pipeline_read_spec(const char *file, struct kiln_pl_spec **spec,
-                                struct kiln_err *err)
+int kiln_cli_pipeline_read_spec(const char *file, struct kiln_pl_spec **spec, struct kiln_err *err)
 {
     struct kiln_buf text, dir;
     char abs[PATH_MAX], *slash;
@@ -250,11 +246,13 @@ static int summarize(struct kiln_store *store, const char *run_id, const char *r
             char tries[32], dur[32];
             const char *cells[5];
             json_t *s0 = json_object_get(t, "start_time"), *e0 = json_object_get(t, "end_time");
-            snprintf(tries, sizeof(tries), "%lld", (long long)json_integer_value(json_object_get(t, "tries")));
-            kiln_cli_format_duration(json_is_integer(s0) && json_is_integer(e0)
-                                         ? (long long)(json_integer_value(e0) - json_integer_value(s0))
-                                         : -1,
-                                     dur, sizeof(dur));
+            snprintf(tries, sizeof(tries), "%lld",
+                     (long long)json_integer_value(json_object_get(t, "tries")));
+            kiln_cli_format_duration(
+                json_is_integer(s0) && json_is_integer(e0)
+                    ? (long long)(json_integer_value(e0) - json_integer_value(s0))
+                    : -1,
+                dur, sizeof(dur));
             cells[0] = json_string_value(json_object_get(t, "task"));
             cells[1] = json_string_value(json_object_get(t, "state"));
             cells[2] = tries;
@@ -268,8 +266,8 @@ static int summarize(struct kiln_store *store, const char *run_id, const char *r
         kiln_table_free(tab);
         printf("\nrun %s %s%s%s (logs in %s/pipelines/%s/%s)\n", run_id,
                color ? (strcmp(state, "success") == 0 ? "\033[32m" : "\033[31m") : "", state,
-               color ? "\033[0m" : "", root,
-               json_string_value(json_object_get(run, "pipeline")), run_id);
+               color ? "\033[0m" : "", root, json_string_value(json_object_get(run, "pipeline")),
+               run_id);
     }
     rc = strcmp(state, "success") == 0 ? KILN_EXIT_OK : KILN_EXIT_FAIL;
     json_decref(run);
@@ -363,9 +361,8 @@ static int run_pipeline(const char *file, const struct kiln_strv *params, int64_
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     if (!json)
-        printf("%s%s%s run %s (version %d%s), %zu tasks\n", color ? "\033[1m" : "",
-               spec->name, color ? "\033[0m" : "", run_id, version, created ? ", new" : "",
-               spec->ntasks);
+        printf("%s%s%s run %s (version %d%s), %zu tasks\n", color ? "\033[1m" : "", spec->name,
+               color ? "\033[0m" : "", run_id, version, created ? ", new" : "", spec->ntasks);
     fflush(stdout);
     rc = kiln_pl_sched_new(&cfg, &sched, &err);
     if (rc == KILN_OK)
@@ -430,11 +427,10 @@ int kiln_cli_pipeline_run(int argc, char **argv)
             tracking = getenv("KILN_TRACKING_URI");
         if (tracking == NULL)
             tracking = getenv("MLFLOW_TRACKING_URI");
-        code = run_pipeline(pos.v[0], &params, parallelism, store_uri, artifacts,
-                            tracking != NULL && tracking[0] != '\0' ? tracking : NULL,
-                            quiet || json, !no_color && !json && getenv("NO_COLOR") == NULL &&
-                                               kiln_cli_isatty(stdout),
-                            json);
+        code = run_pipeline(
+            pos.v[0], &params, parallelism, store_uri, artifacts,
+            tracking != NULL && tracking[0] != '\0' ? tracking : NULL, quiet || json,
+            !no_color && !json && getenv("NO_COLOR") == NULL && kiln_cli_isatty(stdout), json);
     }
     kiln_strv_release(&params);
     kiln_strv_release(&pos);

@@ -175,8 +175,8 @@ static void put_number(const char *key, const json_t *v)
 
 static int step_drift(struct step *s)
 {
-    const char *args[16] = { "drift", "--reference", arg(s, "reference"), "--current",
-                             arg(s, "current"), "--json" };
+    const char *args[16] = { "drift",     "--reference",     arg(s, "reference"),
+                             "--current", arg(s, "current"), "--json" };
     static const char *const opt[] = { "columns", "method", "threshold" };
     struct kiln_buf out, cols;
     json_t *rep, *c;
@@ -224,8 +224,8 @@ static int step_drift(struct step *s)
 
 static int step_evaluate(struct step *s)
 {
-    const char *args[12] = { "evaluate", arg(s, "model"), "--data", arg(s, "data"), "--target",
-                             arg(s, "target"), "--json", NULL };
+    const char *args[12] = { "evaluate", arg(s, "model"),  "--data", arg(s, "data"),
+                             "--target", arg(s, "target"), "--json", NULL };
     struct kiln_buf out;
     json_t *rep, *v;
     const char *key;
@@ -258,7 +258,7 @@ static int step_evaluate(struct step *s)
 
 static int step_promote(struct step *s)
 {
-    const char *args[10] = { "models", "promote", arg(s, "model"), arg(s, "version"), "--to",
+    const char *args[10] = { "models",     "promote", arg(s, "model"), arg(s, "version"), "--to",
                              arg(s, "to"), NULL };
     int rc;
     if (arg(s, "reason") != NULL) {
@@ -341,8 +341,7 @@ static int step_register(struct step *s)
 }
 
 /* The experiment the nested run goes to: the parent's, else $MLFLOW_EXPERIMENT_NAME's. */
-static int train_experiment(struct kiln_http_client *c, const char *parent, char *out,
-                            size_t size)
+static int train_experiment(struct kiln_http_client *c, const char *parent, char *out, size_t size)
 {
     struct kiln_err err = { 0 };
     const char *name = getenv("MLFLOW_EXPERIMENT_NAME"), *id;
@@ -352,9 +351,8 @@ static int train_experiment(struct kiln_http_client *c, const char *parent, char
         req = json_pack("{s:s}", "run_id", parent);
         rc = kiln_http_client_json(c, "GET", "/api/2.0/mlflow/runs/get", req, &resp, &err);
         json_decref(req);
-        id = json_string_value(
-            json_object_get(json_object_get(json_object_get(resp, "run"), "info"),
-                            "experiment_id"));
+        id = json_string_value(json_object_get(
+            json_object_get(json_object_get(resp, "run"), "info"), "experiment_id"));
         if (rc == KILN_OK && id != NULL)
             kiln_strlcpy(out, id, size);
         json_decref(resp);
@@ -382,17 +380,18 @@ static int step_train(struct step *s)
     if (s->ncmd == 0)
         return kiln_cli_fail("pipeline step train: give the command after '--'");
     if (client(&c) == KILN_OK && train_experiment(c, parent, exp, sizeof(exp)) == KILN_OK) {
-        snprintf(name, sizeof(name), "%s", arg(s, "run_name") != NULL ? arg(s, "run_name")
-                                           : task != NULL                ? task
-                                                                         : "train");
-        tags = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "key",
-                         "mlflow.source.type", "value", "JOB", "key", "kiln.pipeline", "value",
-                         pipeline != NULL ? pipeline : "", "key", "kiln.pipeline_run_id",
-                         "value", prun != NULL ? prun : "", "key", "kiln.task", "value",
+        snprintf(name, sizeof(name), "%s",
+                 arg(s, "run_name") != NULL ? arg(s, "run_name")
+                 : task != NULL             ? task
+                                            : "train");
+        tags = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s}]", "key", "mlflow.source.type",
+                         "value", "JOB", "key", "kiln.pipeline", "value",
+                         pipeline != NULL ? pipeline : "", "key", "kiln.pipeline_run_id", "value",
+                         prun != NULL ? prun : "", "key", "kiln.task", "value",
                          task != NULL ? task : "");
         if (tags != NULL && parent != NULL && parent[0] != '\0')
-            json_array_append_new(tags, json_pack("{s:s,s:s}", "key", "mlflow.parentRunId",
-                                                  "value", parent));
+            json_array_append_new(
+                tags, json_pack("{s:s,s:s}", "key", "mlflow.parentRunId", "value", parent));
         req = json_pack("{s:s, s:s, s:I, s:o}", "experiment_id", exp, "run_name", name,
                         "start_time", (json_int_t)kiln_now_ms(), "tags", tags);
         rc = kiln_http_client_json(c, "POST", "/api/2.0/mlflow/runs/create", req, &resp, &err);

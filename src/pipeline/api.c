@@ -208,16 +208,17 @@ static int h_trigger(void *app, struct kiln_http_req *req, struct kiln_http_resp
     if (rc == KILN_OK && (reason != NULL || evidence != NULL))
         info = json_pack("{s:s?, s:O?}", "reason", reason, "evidence", evidence);
     if (rc == KILN_OK) {
-        struct kiln_pl_new_run nr = { drift ? "drift" : "manual", info, resolved, logical,
-                                      "scheduler", NULL };
+        struct kiln_pl_new_run nr = {
+            drift ? "drift" : "manual", info, resolved, logical, "scheduler", NULL
+        };
         rc = kiln_pl_store_create_run(srv->store, spec, version, &nr, id, err);
     }
     if (rc == KILN_OK) {
         kiln_log_info("pipeline %s: run %s triggered (%s)", name, id, drift ? "drift" : "manual");
         notify(app);
         rc = send_json(resp,
-                       json_pack("{s:s, s:s, s:i, s:O}", "run_id", id, "pipeline", name,
-                                 "version", version, "params", resolved),
+                       json_pack("{s:s, s:s, s:i, s:O}", "run_id", id, "pipeline", name, "version",
+                                 version, "params", resolved),
                        err);
     }
     json_decref(given);
@@ -261,10 +262,10 @@ static int h_backfill(void *app, struct kiln_http_req *req, struct kiln_http_res
         kiln_log_info("pipeline %s: backfill of %zu run(s), %d date(s) already had one", name,
                       json_array_size(created), skipped);
         notify(app);
-        rc = send_json(resp,
-                       json_pack("{s:s, s:O, s:i}", "pipeline", name, "run_ids", created,
-                                 "skipped", skipped),
-                       err);
+        rc = send_json(
+            resp,
+            json_pack("{s:s, s:O, s:i}", "pipeline", name, "run_ids", created, "skipped", skipped),
+            err);
     }
     json_decref(created);
     kiln_pl_spec_free(spec);
@@ -379,10 +380,11 @@ static int h_logs(void *app, struct kiln_http_req *req, struct kiln_http_resp *r
         rc = kiln_json_get_int64(doc, "max_bytes", KILN_JSON_OPTIONAL, &max, NULL, err);
     if (rc == KILN_OK)
         rc = kiln_json_get_str(doc, "format", KILN_JSON_OPTIONAL, &format, err);
-    if (rc == KILN_OK && (attempt < 0 || attempt > 1000000 || offset < 0 || max < 1 ||
-                          max > LOG_CHUNK_MAX))
+    if (rc == KILN_OK &&
+        (attempt < 0 || attempt > 1000000 || offset < 0 || max < 1 || max > LOG_CHUNK_MAX))
         rc = kiln_err_set(err, KILN_EINVAL, "attempt, offset or max_bytes out of range");
-    if (rc == KILN_OK && format != NULL && strcmp(format, "json") != 0 && strcmp(format, "text") != 0)
+    if (rc == KILN_OK && format != NULL && strcmp(format, "json") != 0 &&
+        strcmp(format, "text") != 0)
         rc = kiln_err_set(err, KILN_EINVAL, "format must be text or json");
     if (rc == KILN_OK)
         rc = kiln_pl_query_log(srv->store, id, task, (int)attempt, &path, &got, &final, err);
@@ -398,8 +400,8 @@ static int h_logs(void *app, struct kiln_http_req *req, struct kiln_http_resp *r
         if (kiln_buf_grow(&chunk, (size_t)n) == KILN_OK) {
             ssize_t r = pread(fd, chunk.buf, (size_t)n, (off_t)offset);
             if (r > 0) {
-                size_t keep = json ? utf8_cut((const unsigned char *)chunk.buf, (size_t)r)
-                                   : (size_t)r;
+                size_t keep =
+                    json ? utf8_cut((const unsigned char *)chunk.buf, (size_t)r) : (size_t)r;
                 chunk.len = keep;
                 chunk.buf[keep] = '\0';
                 offset += (int64_t)keep;

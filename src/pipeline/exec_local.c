@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
@@ -48,6 +49,7 @@
 #include "pipeline/pipeline_int.h"
 
 #define DRAIN_MS 500
+#define SPAWN_STACK 65536
 #define READ_CHUNK 65536
 
 enum job_state { JOB_PENDING, JOB_RUNNING, JOB_DRAINING, JOB_DONE };
@@ -79,7 +81,9 @@ struct local_exec {
     size_t ncancels, cap_cancels;
     int stopping;
     uint64_t next_handle;
-    struct job *jobs; /* executor thread only */
+    struct job *jobs;    /* executor thread only */
+    char last_dir[4096]; /* executor thread only: the last log folder made */
+    char *stack;         /* executor thread only: the stack spawned children start on */
 };
 
 /* ---- copies of the launch --------------------------------------------------------------- */
@@ -233,32 +237,48 @@ static int find_program(struct job *j, struct kiln_buf *out)
     return KILN_ENOENT;
 }
 
+/*
+ * The child's side of a spawn. The child is made with clone(CLONE_VM | CLONE_VFORK), as
+ * glibc's posix_spawn does: it shares our memory and runs on its own small stack while this
+ * thread waits until it has exec'ed or died, so no page tables are copied for each task (fork
+ * of a server with many threads and mappings costs far more). A failed chdir or exec is
+ * reported through a close-on-exec pipe (EOF means the exec happened). Under ThreadSanitizer,
+ * which cannot follow such a child, a plain fork is used instead.
+ */
+struct spawn_ctx {
+    struct job *j;
+    const char *prog;
+    int out_w, err_w;
+    pid_t parent;
+};
+
 struct child_err {
     int stage; /* 1 chdir, 2 exec, 3 setup */
     int err;
 };
 
-static void child_fail(int fd, int stage)
+static void child_fail(struct spawn_ctx *c, int stage)
 {
     struct child_err ce = { stage, errno };
-    ssize_t n = write(fd, &ce, sizeof(ce));
+    ssize_t n = write(c->err_w, &ce, sizeof(ce));
     (void)n;
     _exit(127);
 }
 
 /* Runs in the child: only async-signal-safe calls from here to execve. */
-static void child(struct job *j, const char *prog, int out_w, int err_w, pid_t parent)
+static int child_main(void *arg)
 {
+    struct spawn_ctx *c = arg;
     struct sigaction sa;
     sigset_t none;
     int devnull;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
     if (setpgid(0, 0) != 0)
-        child_fail(err_w, 3);
+        child_fail(c, 3);
 #ifdef PR_SET_PDEATHSIG
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-        child_fail(err_w, 3);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != c->parent)
+        child_fail(c, 3);
 #endif
     for (int s = 1; s < 32; s++)
         if (s != SIGKILL && s != SIGSTOP)
@@ -266,18 +286,46 @@ static void child(struct job *j, const char *prog, int out_w, int err_w, pid_t p
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     devnull = open("/dev/null", O_RDONLY);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0)
-        child_fail(err_w, 3);
+    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(c->out_w, 1) < 0 || dup2(c->out_w, 2) < 0)
+        child_fail(c, 3);
     /* Descriptors inherited from the server (sockets, the store) must not leak into tasks. */
     if (syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) != 0) {
         for (int fd = 3; fd < 4096; fd++)
-            if (fd != err_w)
+            if (fd != c->err_w)
                 fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
-    if (j->workdir != NULL && chdir(j->workdir) != 0)
-        child_fail(err_w, 1);
-    execve(prog, j->argv, j->envp);
-    child_fail(err_w, 2);
+    if (c->j->workdir != NULL && chdir(c->j->workdir) != 0)
+        child_fail(c, 1);
+    execve(c->prog, c->j->argv, c->j->envp);
+    child_fail(c, 2);
+    return 127;
+}
+
+#if defined(__SANITIZE_THREAD__)
+#define KILN_SPAWN_FORK 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KILN_SPAWN_FORK 1
+#endif
+#endif
+
+/* Starts the child with every signal blocked until it has reset its handlers. */
+static pid_t start_child(struct local_exec *x, struct spawn_ctx *c)
+{
+    sigset_t all, old;
+    pid_t pid;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+#ifdef KILN_SPAWN_FORK
+    (void)x;
+    pid = fork();
+    if (pid == 0)
+        child_main(c);
+#else
+    pid = clone(child_main, x->stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+#endif
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return pid;
 }
 
 static void finish(struct job *j);
@@ -294,35 +342,32 @@ static void fail_job(struct job *j, int rc, const char *fmt, ...)
     finish(j);
 }
 
-/* Makes the log's folder and an empty outputs file, so `>> $KILN_OUTPUTS` and readers work. */
-static int prepare_files(struct job *j)
+/* Makes the log's folder (remembering the last one: a run's tasks share it). */
+static int prepare_files(struct local_exec *x, struct job *j)
 {
-    char dir[4096];
+    char dir[sizeof(x->last_dir)];
     char *slash;
-    int fd;
     kiln_strlcpy(dir, j->log_path, sizeof(dir));
     slash = strrchr(dir, '/');
-    if (slash != NULL && slash != dir) {
-        *slash = '\0';
-        if (kiln_mkdirs(dir, 0755, NULL) != KILN_OK)
-            return -1;
-    }
-    if (j->outputs_path != NULL) {
-        fd = open(j->outputs_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-            return -1;
-        close(fd);
-    }
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    if (strcmp(dir, x->last_dir) == 0)
+        return 0;
+    if (kiln_mkdirs(dir, 0755, NULL) != KILN_OK)
+        return -1;
+    kiln_strlcpy(x->last_dir, dir, sizeof(x->last_dir));
     return 0;
 }
 
 static void spawn(struct local_exec *x, struct job *j)
 {
     struct kiln_buf prog;
+    struct spawn_ctx c;
     struct child_err ce;
     int out[2] = { -1, -1 }, ep[2] = { -1, -1 };
     ssize_t n;
-    pid_t pid, me = getpid();
+    pid_t pid;
 
     kiln_buf_init(&prog, 8192);
     j->res.start_ms = kiln_now_ms();
@@ -330,7 +375,7 @@ static void spawn(struct local_exec *x, struct job *j)
         fail_job(j, KILN_ENOENT, "cannot run '%s': command not found in PATH", j->argv[0]);
         goto out;
     }
-    if (prepare_files(j) == 0)
+    if (prepare_files(x, j) == 0)
         j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (j->log_fd < 0) {
         fail_job(j, KILN_EIO, "cannot open the log file %s: %s", j->log_path, strerror(errno));
@@ -340,13 +385,17 @@ static void spawn(struct local_exec *x, struct job *j)
         fail_job(j, KILN_EIO, "cannot make a pipe: %s", strerror(errno));
         goto out;
     }
-    pid = fork();
+    memset(&c, 0, sizeof(c));
+    c.j = j;
+    c.prog = prog.buf;
+    c.out_w = out[1];
+    c.err_w = ep[1];
+    c.parent = getpid();
+    pid = start_child(x, &c);
     if (pid < 0) {
-        fail_job(j, KILN_EIO, "cannot fork: %s", strerror(errno));
+        fail_job(j, KILN_EIO, "cannot start a process: %s", strerror(errno));
         goto out;
     }
-    if (pid == 0)
-        child(j, prog.buf, out[1], ep[1], me);
     close(out[1]);
     close(ep[1]);
     out[1] = ep[1] = -1;
@@ -356,7 +405,8 @@ static void spawn(struct local_exec *x, struct job *j)
     if (n == (ssize_t)sizeof(ce)) {
         int st;
         waitpid(pid, &st, 0);
-        fail_job(j, KILN_EIO, ce.stage == 1 ? "cannot enter folder '%s': %s" : "cannot run '%s': %s",
+        fail_job(j, KILN_EIO,
+                 ce.stage == 1 ? "cannot enter folder '%s': %s" : "cannot run '%s': %s",
                  ce.stage == 1 ? j->workdir : j->argv[0], strerror(ce.err));
         goto out;
     }
@@ -379,7 +429,6 @@ out:
             close(ep[i]);
     }
     kiln_buf_release(&prog);
-    (void)x;
 }
 
 /* ---- watching --------------------------------------------------------------------------- */
@@ -635,9 +684,8 @@ static void *loop(void *arg)
         for (struct job *j = x->jobs; j != NULL; j = j->next, n += 2) {
             if (j->out_fd >= 0 && (pfd[n].revents & (POLLIN | POLLHUP | POLLERR)))
                 drain(j, buf);
-            if (j->state == JOB_RUNNING &&
-                ((j->pidfd >= 0 && (pfd[n + 1].revents & POLLIN)) ||
-                 (j->pidfd < 0 && exited(j->pid))))
+            if (j->state == JOB_RUNNING && ((j->pidfd >= 0 && (pfd[n + 1].revents & POLLIN)) ||
+                                            (j->pidfd < 0 && exited(j->pid))))
                 reap(j);
             if (j->state == JOB_DRAINING && j->out_fd >= 0)
                 drain(j, buf);
@@ -670,6 +718,7 @@ static void free_exec(struct kiln_pl_executor *ex)
         return;
     shutdown_exec(ex);
     kiln_free(x->cancels);
+    kiln_free(x->stack);
     close(x->wake[0]);
     close(x->wake[1]);
     pthread_mutex_destroy(&x->lock);
@@ -689,9 +738,15 @@ int kiln_pl_local_executor_new(int64_t kill_grace_ms, struct kiln_pl_executor **
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     x->base.ops = &local_ops;
     x->grace_ns = (kill_grace_ms > 0 ? kill_grace_ms : 5000) * 1000000;
+    x->stack = kiln_malloc(SPAWN_STACK + 64);
+    if (x->stack == NULL) {
+        kiln_free(x);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
     pthread_mutex_init(&x->lock, NULL);
     if (pipe2(x->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         pthread_mutex_destroy(&x->lock);
+        kiln_free(x->stack);
         kiln_free(x);
         return kiln_err_set(err, KILN_EIO, "cannot make a pipe: %s", strerror(errno));
     }
@@ -699,6 +754,7 @@ int kiln_pl_local_executor_new(int64_t kill_grace_ms, struct kiln_pl_executor **
         close(x->wake[0]);
         close(x->wake[1]);
         pthread_mutex_destroy(&x->lock);
+        kiln_free(x->stack);
         kiln_free(x);
         return kiln_err_set(err, KILN_EIO, "cannot start the executor thread");
     }

@@ -60,18 +60,18 @@ static int experiment_id(struct kiln_http_client *c, const char *name, char *out
 {
     json_t *req = json_pack("{s:s}", "experiment_name", name), *resp = NULL;
     const char *id;
-    int rc = kiln_http_client_json(c, "GET", "/api/2.0/mlflow/experiments/get-by-name", req, &resp,
-                                   err);
+    int rc =
+        kiln_http_client_json(c, "GET", "/api/2.0/mlflow/experiments/get-by-name", req, &resp, err);
     json_decref(req);
     if (rc == KILN_ENOENT) {
         req = json_pack("{s:s}", "name", name);
-        rc = kiln_http_client_json(c, "POST", "/api/2.0/mlflow/experiments/create", req, &resp,
-                                   err);
+        rc =
+            kiln_http_client_json(c, "POST", "/api/2.0/mlflow/experiments/create", req, &resp, err);
         json_decref(req);
         id = json_string_value(json_object_get(resp, "experiment_id"));
     } else {
-        id = json_string_value(json_object_get(json_object_get(resp, "experiment"),
-                                               "experiment_id"));
+        id = json_string_value(
+            json_object_get(json_object_get(resp, "experiment"), "experiment_id"));
     }
     if (rc == KILN_OK && id == NULL)
         rc = kiln_err_set(err, KILN_EIO, "the tracking server sent no experiment id");
@@ -96,8 +96,8 @@ static int create_run(struct kiln_http_client *c, struct track_job *j, struct ki
                     "value", "JOB", "key", "mlflow.runName", "value", j->run_name);
     rc = kiln_http_client_json(c, "POST", "/api/2.0/mlflow/runs/create", req, &resp, err);
     json_decref(req);
-    id = json_string_value(json_object_get(json_object_get(json_object_get(resp, "run"), "info"),
-                                           "run_id"));
+    id = json_string_value(
+        json_object_get(json_object_get(json_object_get(resp, "run"), "info"), "run_id"));
     if (rc == KILN_OK && id == NULL)
         rc = kiln_err_set(err, KILN_EIO, "the tracking server sent no run id");
     if (rc == KILN_OK)
@@ -119,8 +119,7 @@ static int create_run(struct kiln_http_client *c, struct track_job *j, struct ki
     return KILN_OK;
 }
 
-static void run_track_job(struct kiln_pl_sched *s, struct kiln_http_client **c,
-                          struct track_job *j)
+static void run_track_job(struct kiln_pl_sched *s, struct kiln_http_client **c, struct track_job *j)
 {
     struct kiln_err err = { 0 };
     int rc = *c == NULL ? kiln_http_client_new(s->tracking_uri, 10000, c, &err) : KILN_OK;
@@ -288,7 +287,8 @@ static int handle_events(struct kiln_pl_sched *s, const json_t *events)
         else if (strcmp(type, "alias.moved") == 0 || strcmp(type, "alias.rolled_back") == 0)
             kind = "alias";
         flat = kind != NULL ? flatten(ev) : NULL;
-        if (flat != NULL && kiln_pl_dispatch_event(s->store, kind, flat, ids, NULL, &err) != KILN_OK)
+        if (flat != NULL &&
+            kiln_pl_dispatch_event(s->store, kind, flat, ids, NULL, &err) != KILN_OK)
             kiln_log_warn("pipelines: cannot dispatch registry event: %s", err.msg);
         json_decref(flat);
     }

@@ -270,8 +270,7 @@ int kiln_pl_dispatch_event(struct kiln_store *store, const char *type, const jso
  */
 int kiln_pl_create_logical_run(struct kiln_store *store, const struct kiln_pl_spec *spec,
                                int version, const char *trigger, int64_t logical_ms,
-                               const char *owner, char run_id[33] /* OUT */,
-                               struct kiln_err *err);
+                               const char *owner, char run_id[33] /* OUT */, struct kiln_err *err);
 /*
  * Creates backfill runs for every fire time of the spec's schedule in [from_ms, to_ms]
  * (at most 1000), skipping logical dates that have a run already. Appends the new run ids to
@@ -287,8 +286,8 @@ int kiln_pl_backfill(struct kiln_store *store, const struct kiln_pl_spec *spec, 
 int kiln_pl_query_run(struct kiln_store *store, const char *run_id, json_t **out /* OUT */,
                       struct kiln_err *err);
 /* Runs newest first, of one pipeline (name) or all (NULL); max 0 means 100. */
-int kiln_pl_query_runs(struct kiln_store *store, const char *name, int max,
-                       json_t **out /* OUT */, struct kiln_err *err);
+int kiln_pl_query_runs(struct kiln_store *store, const char *name, int max, json_t **out /* OUT */,
+                       struct kiln_err *err);
 /* Pipelines (all, or the one named, then with its spec text) with schedule and last run. */
 int kiln_pl_query_pipelines(struct kiln_store *store, const char *name, json_t **out /* OUT */,
                             struct kiln_err *err);
@@ -296,9 +295,9 @@ int kiln_pl_query_pipelines(struct kiln_store *store, const char *name, json_t *
  * The log file of a task's attempt (attempt 0: the latest). OUT: *path (kiln_free),
  * *attempt_out, *final (the attempt has ended). KILN_ENOENT.
  */
-int kiln_pl_query_log(struct kiln_store *store, const char *run_id, const char *task,
-                      int attempt, char **path /* OUT */, int *attempt_out /* OUT */,
-                      int *final /* OUT */, struct kiln_err *err);
+int kiln_pl_query_log(struct kiln_store *store, const char *run_id, const char *task, int attempt,
+                      char **path /* OUT */, int *attempt_out /* OUT */, int *final /* OUT */,
+                      struct kiln_err *err);
 
 /* ---- the scheduler (sched*.c) ------------------------------------------------------------ */
 

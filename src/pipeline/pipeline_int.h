@@ -207,10 +207,10 @@ struct kiln_pl_exec_result {
 };
 
 struct kiln_pl_launch {
-    const char *const *argv; /* argv[0]: a path, or a name searched in the PATH of envp */
-    const char *const *envp; /* the whole environment */
-    const char *workdir;     /* NULL: the executor's own */
-    const char *log_path;    /* stdout and stderr are appended here */
+    const char *const *argv;  /* argv[0]: a path, or a name searched in the PATH of envp */
+    const char *const *envp;  /* the whole environment */
+    const char *workdir;      /* NULL: the executor's own */
+    const char *log_path;     /* stdout and stderr are appended here */
     const char *outputs_path; /* read back when the process ends (NULL: none) */
     int64_t timeout_ms;       /* 0: none */
     void (*on_start)(void *ctx, int pid, int64_t start_ms);
@@ -230,7 +230,7 @@ struct kiln_pl_executor_ops {
     void (*cancel)(struct kiln_pl_executor *ex, uint64_t handle);
     /* Cancels everything, waits until every on_done has run, stops the thread. */
     void (*shutdown)(struct kiln_pl_executor *ex);
-    void (*free)(struct kiln_pl_executor *ex);
+    void (*destroy)(struct kiln_pl_executor *ex);
 };
 
 struct kiln_pl_executor {

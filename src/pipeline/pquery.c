@@ -62,31 +62,30 @@ static int query(struct kiln_tx *tx, const char *sql, const char *const *cols, j
 }
 
 static const char *const run_cols[] = {
-    "srun_id",    "spipeline",     "iversion",      "sstate",   "strigger",
-    "jtrigger_info", "ilogical_date", "jparams",    "sowner",   "icreated_time",
-    "istart_time", "iend_time",    "smessage",      "stracking_run_id", "icancel_requested",
-    NULL
+    "srun_id",  "spipeline",        "iversion",          "sstate",
+    "strigger", "jtrigger_info",    "ilogical_date",     "jparams",
+    "sowner",   "icreated_time",    "istart_time",       "iend_time",
+    "smessage", "stracking_run_id", "icancel_requested", NULL
 };
-#define RUN_SELECT                                                                         \
+#define RUN_SELECT                                                                              \
     "SELECT run_id, name, version, state, trigger, trigger_info, logical_date, params, owner, " \
-    "created_time, start_time, end_time, message, tracking_run_id, cancel_requested FROM "     \
+    "created_time, start_time, end_time, message, tracking_run_id, cancel_requested FROM "      \
     "pipeline_runs "
 
 int kiln_pl_query_run(struct kiln_store *store, const char *run_id, json_t **out,
                       struct kiln_err *err)
 {
-    static const char *const task_cols[] = { "stask",        "sstate",   "itries",
-                                             "imax_tries",   "iattempts", "inext_try_time",
-                                             "joutputs",     "smessage",  "istart_time",
-                                             "iend_time",    NULL };
-    static const char *const att_cols[] = { "stask",       "iattempt",   "itry_number",
-                                            "sstate",      "iexit_code", "isignal",
-                                            "istart_time", "iend_time",  "shost",
-                                            "ipid",        "slog_path",  "smessage",
+    static const char *const task_cols[] = { "stask",      "sstate",    "itries",
+                                             "imax_tries", "iattempts", "inext_try_time",
+                                             "joutputs",   "smessage",  "istart_time",
+                                             "iend_time",  NULL };
+    static const char *const att_cols[] = { "stask",      "iattempt", "itry_number", "sstate",
+                                            "iexit_code", "isignal",  "istart_time", "iend_time",
+                                            "shost",      "ipid",     "slog_path",   "smessage",
                                             NULL };
     static const char *const link_cols[] = { "skind", "sref", "stask", NULL };
-    json_t *runs = json_array(), *tasks = json_array(), *atts = json_array(),
-           *links = json_array(), *run = NULL, *t;
+    json_t *runs = json_array(), *tasks = json_array(), *atts = json_array(), *links = json_array(),
+           *run = NULL, *t;
     struct kiln_tx *tx;
     size_t i, j = 0;
     int rc;
@@ -114,8 +113,9 @@ int kiln_pl_query_run(struct kiln_store *store, const char *run_id, json_t **out
                    "= a.task WHERE a.run_id = ? ORDER BY t.rowid, a.attempt",
                    att_cols, atts, err, run_id, NULL, 0);
     if (rc == KILN_OK)
-        rc = query(tx, "SELECT kind, ref, task FROM pipeline_run_links WHERE run_id = ? ORDER BY "
-                       "rowid",
+        rc = query(tx,
+                   "SELECT kind, ref, task FROM pipeline_run_links WHERE run_id = ? ORDER BY "
+                   "rowid",
                    link_cols, links, err, run_id, NULL, 0);
     kiln_store_rollback(tx);
     if (rc != KILN_OK)
@@ -170,11 +170,15 @@ int kiln_pl_query_runs(struct kiln_store *store, const char *name, int max, json
     rc = kiln_store_begin(store, KILN_TX_READ, &tx, err);
     if (rc == KILN_OK) {
         if (name != NULL)
-            rc = query(tx, RUN_SELECT "WHERE name = ? ORDER BY created_time DESC, logical_date DESC, run_id LIMIT ?",
-                       run_cols, runs, err, name, NULL, max > 0 ? max : 100);
+            rc = query(
+                tx,
+                RUN_SELECT
+                "WHERE name = ? ORDER BY created_time DESC, logical_date DESC, run_id LIMIT ?",
+                run_cols, runs, err, name, NULL, max > 0 ? max : 100);
         else
-            rc = query(tx, RUN_SELECT "ORDER BY created_time DESC, logical_date DESC, run_id LIMIT ?", run_cols, runs,
-                       err, NULL, NULL, max > 0 ? max : 100);
+            rc = query(tx,
+                       RUN_SELECT "ORDER BY created_time DESC, logical_date DESC, run_id LIMIT ?",
+                       run_cols, runs, err, NULL, NULL, max > 0 ? max : 100);
         kiln_store_rollback(tx);
     }
     if (rc != KILN_OK) {
@@ -189,9 +193,8 @@ static void add_schedule(json_t *p, const struct kiln_pl_spec *spec)
 {
     json_t *sch;
     int64_t next;
-    json_object_set_new(p, "description", spec->description != NULL
-                                              ? json_string(spec->description)
-                                              : json_null());
+    json_object_set_new(p, "description",
+                        spec->description != NULL ? json_string(spec->description) : json_null());
     if (spec->cron_expr == NULL) {
         json_object_set_new(p, "schedule", json_null());
         return;
@@ -208,10 +211,11 @@ static void add_schedule(json_t *p, const struct kiln_pl_spec *spec)
 int kiln_pl_query_pipelines(struct kiln_store *store, const char *name, json_t **out,
                             struct kiln_err *err)
 {
-    static const char *const cols[] = { "sname",         "icurrent_version", "ipaused",
-                                        "ilast_fire",    "icreated_time",    "iupdated_time",
-                                        "iversions",     "slast_run_id",     "slast_run_state",
-                                        "ilast_run_time", NULL };
+    static const char *const cols[] = {
+        "sname",           "icurrent_version", "ipaused",   "ilast_fire",
+        "icreated_time",   "iupdated_time",    "iversions", "slast_run_id",
+        "slast_run_state", "ilast_run_time",   NULL
+    };
     json_t *list = json_array(), *p;
     struct kiln_tx *tx;
     size_t i;
@@ -238,8 +242,8 @@ int kiln_pl_query_pipelines(struct kiln_store *store, const char *name, json_t *
         if (rc != KILN_OK)
             break;
         if (json_is_integer(json_object_get(p, "current_version")) &&
-            kiln_pl_store_load_version(store, json_string_value(json_object_get(p, "name")),
-                                       (int)v, &spec, NULL) == KILN_OK) {
+            kiln_pl_store_load_version(store, json_string_value(json_object_get(p, "name")), (int)v,
+                                       &spec, NULL) == KILN_OK) {
             add_schedule(p, spec);
             json_object_set_new(p, "ntasks", json_integer((json_int_t)spec->ntasks));
             if (name != NULL)
@@ -255,9 +259,8 @@ int kiln_pl_query_pipelines(struct kiln_store *store, const char *name, json_t *
     return KILN_OK;
 }
 
-int kiln_pl_query_log(struct kiln_store *store, const char *run_id, const char *task,
-                      int attempt, char **path, int *attempt_out, int *final,
-                      struct kiln_err *err)
+int kiln_pl_query_log(struct kiln_store *store, const char *run_id, const char *task, int attempt,
+                      char **path, int *attempt_out, int *final, struct kiln_err *err)
 {
     struct kiln_tx *tx;
     struct kiln_stmt *st;
@@ -285,8 +288,8 @@ int kiln_pl_query_log(struct kiln_store *store, const char *run_id, const char *
             rc = kiln_err_set(err, KILN_ENOENT, "task '%s' of run %s has no attempt %d", task,
                               run_id, attempt);
         } else if (rc == KILN_STMT_DONE) {
-            rc = kiln_err_set(err, KILN_ENOENT, "task '%s' of run %s has not run yet", task,
-                              run_id);
+            rc =
+                kiln_err_set(err, KILN_ENOENT, "task '%s' of run %s has not run yet", task, run_id);
         }
         kiln_stmt_finish(st);
     }

@@ -58,8 +58,9 @@ static int find_or_add_version(struct kiln_tx *tx, const struct kiln_pl_spec *sp
                                int *version, int *created, struct kiln_err *err)
 {
     struct kiln_stmt *st;
-    int rc = kiln_tx_prepare(tx, "SELECT version FROM pipeline_versions WHERE name = ? AND "
-                                 "digest = ?",
+    int rc = kiln_tx_prepare(tx,
+                             "SELECT version FROM pipeline_versions WHERE name = ? AND "
+                             "digest = ?",
                              &st, err);
     if (rc != KILN_OK)
         return rc;
@@ -74,8 +75,9 @@ static int find_or_add_version(struct kiln_tx *tx, const struct kiln_pl_spec *sp
         return KILN_OK;
     if (rc < 0)
         return rc;
-    rc = kiln_tx_prepare(tx, "SELECT COALESCE(MAX(version), 0) + 1 FROM pipeline_versions WHERE "
-                             "name = ?",
+    rc = kiln_tx_prepare(tx,
+                         "SELECT COALESCE(MAX(version), 0) + 1 FROM pipeline_versions WHERE "
+                         "name = ?",
                          &st, err);
     if (rc != KILN_OK)
         return rc;
@@ -86,8 +88,9 @@ static int find_or_add_version(struct kiln_tx *tx, const struct kiln_pl_spec *sp
     kiln_stmt_finish(st);
     if (rc != KILN_STMT_ROW)
         return rc < 0 ? rc : kiln_err_set(err, KILN_EIO, "cannot number the version");
-    rc = kiln_tx_prepare(tx, "INSERT INTO pipeline_versions (name, version, digest, spec, file, "
-                             "base_dir, created_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    rc = kiln_tx_prepare(tx,
+                         "INSERT INTO pipeline_versions (name, version, digest, spec, file, "
+                         "base_dir, created_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
                          &st, err);
     if (rc != KILN_OK)
         return rc;
@@ -112,21 +115,24 @@ int kiln_pl_store_put_version(struct kiln_store *store, const struct kiln_pl_spe
     int rc = kiln_store_begin(store, KILN_TX_WRITE, &tx, err);
     if (rc != KILN_OK)
         return rc;
-    rc = kiln_pl_exec(tx, "INSERT INTO pipelines (name, created_time, updated_time) VALUES (?, ?, "
-                          "?) ON CONFLICT (name) DO NOTHING",
+    rc = kiln_pl_exec(tx,
+                      "INSERT INTO pipelines (name, created_time, updated_time) VALUES (?, ?, "
+                      "?) ON CONFLICT (name) DO NOTHING",
                       err, "tii", spec->name, now, now);
     if (rc == KILN_OK)
         rc = find_or_add_version(tx, spec, now, version, created, err);
     if (rc == KILN_OK && make_current)
-        rc = kiln_pl_exec(tx, "UPDATE pipelines SET current_version = ?, updated_time = ?, "
-                              "last_fire = COALESCE(last_fire, ?) WHERE name = ?",
+        rc = kiln_pl_exec(tx,
+                          "UPDATE pipelines SET current_version = ?, updated_time = ?, "
+                          "last_fire = COALESCE(last_fire, ?) WHERE name = ?",
                           err, "iint", (int64_t)*version, now,
                           spec->cron_expr != NULL ? first_cursor(spec, now) : (int64_t)-1,
                           spec->name);
     for (size_t i = 0; i < spec->npools && make_current && rc == KILN_OK; i++)
-        rc = kiln_pl_exec(tx, "INSERT INTO pipeline_pools (name, slots, updated_time) VALUES (?, "
-                              "?, ?) ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, "
-                              "updated_time = excluded.updated_time",
+        rc = kiln_pl_exec(tx,
+                          "INSERT INTO pipeline_pools (name, slots, updated_time) VALUES (?, "
+                          "?, ?) ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, "
+                          "updated_time = excluded.updated_time",
                           err, "tii", spec->pools[i].name, (int64_t)spec->pools[i].slots, now);
     if (rc != KILN_OK) {
         kiln_store_rollback(tx);
@@ -150,9 +156,10 @@ static int insert_run(struct kiln_tx *tx, const struct kiln_pl_spec *spec, int v
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
         goto out;
     }
-    rc = kiln_tx_prepare(tx, "INSERT INTO pipeline_runs (run_id, name, version, state, trigger, "
-                             "trigger_info, dedup_key, logical_date, params, owner, created_time) "
-                             "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+    rc = kiln_tx_prepare(tx,
+                         "INSERT INTO pipeline_runs (run_id, name, version, state, trigger, "
+                         "trigger_info, dedup_key, logical_date, params, owner, created_time) "
+                         "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
                          &st, err);
     if (rc != KILN_OK)
         goto out;
@@ -170,12 +177,13 @@ static int insert_run(struct kiln_tx *tx, const struct kiln_pl_spec *spec, int v
     rc = rc < 0 ? rc : KILN_OK;
     kiln_stmt_finish(st);
     if (rc == KILN_EEXIST)
-        rc = kiln_err_set(err, KILN_EEXIST, "pipeline '%s' already has a run for %s",
-                          spec->name, nr->dedup_key != NULL ? nr->dedup_key : id);
+        rc = kiln_err_set(err, KILN_EEXIST, "pipeline '%s' already has a run for %s", spec->name,
+                          nr->dedup_key != NULL ? nr->dedup_key : id);
     if (rc != KILN_OK)
         goto out;
-    rc = kiln_tx_prepare(tx, "INSERT INTO pipeline_tasks (run_id, task, state, max_tries) VALUES "
-                             "(?, ?, 'none', ?)",
+    rc = kiln_tx_prepare(tx,
+                         "INSERT INTO pipeline_tasks (run_id, task, state, max_tries) VALUES "
+                         "(?, ?, 'none', ?)",
                          &st, err);
     for (size_t i = 0; i < spec->ntasks && rc == KILN_OK; i++) {
         kiln_stmt_bind_text(st, 1, id);
@@ -193,8 +201,8 @@ out:
     return rc;
 }
 
-int kiln_pl_store_create_run(struct kiln_store *store, const struct kiln_pl_spec *spec,
-                             int version, const struct kiln_pl_new_run *nr, char run_id[33],
+int kiln_pl_store_create_run(struct kiln_store *store, const struct kiln_pl_spec *spec, int version,
+                             const struct kiln_pl_new_run *nr, char run_id[33],
                              struct kiln_err *err)
 {
     struct kiln_tx *tx;
@@ -308,16 +316,16 @@ int kiln_pl_store_resolve_run(struct kiln_store *store, const char *id, char out
     return KILN_OK;
 }
 
-int kiln_pl_store_request_cancel(struct kiln_store *store, const char *run_id,
-                                 struct kiln_err *err)
+int kiln_pl_store_request_cancel(struct kiln_store *store, const char *run_id, struct kiln_err *err)
 {
     struct kiln_tx *tx;
     struct kiln_stmt *st;
     int rc = kiln_store_begin(store, KILN_TX_WRITE, &tx, err);
     if (rc != KILN_OK)
         return rc;
-    rc = kiln_pl_exec(tx, "UPDATE pipeline_runs SET cancel_requested = 1 WHERE run_id = ? AND "
-                          "state IN ('queued', 'running')",
+    rc = kiln_pl_exec(tx,
+                      "UPDATE pipeline_runs SET cancel_requested = 1 WHERE run_id = ? AND "
+                      "state IN ('queued', 'running')",
                       err, "t", run_id);
     if (rc == KILN_OK && kiln_tx_changes(tx) == 0) {
         rc = kiln_tx_prepare(tx, "SELECT state FROM pipeline_runs WHERE run_id = ?", &st, err);
@@ -383,8 +391,8 @@ static int dispatch_one(struct kiln_store *store, const char *name, const char *
         kiln_log_warn("pipeline %s: cannot start a run for a %s event: %s", name, type,
                       kiln_err_msg(&e, rc));
         if (errors != NULL)
-            json_array_append_new(errors, json_pack("{s:s, s:s}", "pipeline", name, "message",
-                                                    kiln_err_msg(&e, rc)));
+            json_array_append_new(
+                errors, json_pack("{s:s, s:s}", "pipeline", name, "message", kiln_err_msg(&e, rc)));
     }
     json_decref(params);
     kiln_pl_spec_free(spec);
@@ -405,8 +413,9 @@ int kiln_pl_dispatch_event(struct kiln_store *store, const char *type, const jso
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     rc = kiln_store_begin(store, KILN_TX_READ, &tx, err);
     if (rc == KILN_OK) {
-        rc = kiln_tx_prepare(tx, "SELECT name FROM pipelines WHERE current_version IS NOT NULL "
-                                 "AND paused = 0 ORDER BY name",
+        rc = kiln_tx_prepare(tx,
+                             "SELECT name FROM pipelines WHERE current_version IS NOT NULL "
+                             "AND paused = 0 ORDER BY name",
                              &st, err);
         while (rc == KILN_OK && (rc = kiln_stmt_step(st, err)) == KILN_STMT_ROW) {
             if (json_array_append_new(names, json_string(kiln_stmt_text(st, 0))) != 0)

@@ -388,7 +388,7 @@ void kiln_pl_sched_free(struct kiln_pl_sched *s)
         return;
     kiln_pl_sched_stop(s);
     if (s->exec != NULL)
-        s->exec->ops->free(s->exec);
+        s->exec->ops->destroy(s->exec);
     while (s->runs != NULL) {
         struct sched_run *r = s->runs;
         s->runs = r->next;

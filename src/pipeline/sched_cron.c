@@ -105,8 +105,8 @@ int kiln_sched_load_schedules(struct kiln_pl_sched *s, struct kiln_err *err)
 /* The latest fire time in (after, now], looking back in growing windows. KILN_ENOENT. */
 static int latest_due(const struct kiln_pl_spec *spec, int64_t after, int64_t now, int64_t *out)
 {
-    static const int64_t windows[] = { 3600000LL, 86400000LL, 604800000LL, 2764800000LL,
-                                       31622400000LL, 158112000000LL };
+    static const int64_t windows[] = { 3600000LL,    86400000LL,    604800000LL,
+                                       2764800000LL, 31622400000LL, 158112000000LL };
     for (size_t w = 0; w < KILN_ARRAY_LEN(windows); w++) {
         int64_t from = now - windows[w] > after ? now - windows[w] : after, t = from, next,
                 found = -1;
@@ -218,16 +218,16 @@ int kiln_pl_backfill(struct kiln_store *store, const struct kiln_pl_spec *spec, 
         return kiln_err_set(err, KILN_EINVAL, "the backfill ends before it starts");
     while (kiln_pl_spec_next_fire(spec, t, &next) == KILN_OK && next <= to_ms) {
         if (++n > MAX_BACKFILL)
-            return kiln_err_set(err, KILN_EINVAL,
-                                "the backfill covers more than %d runs; split it", MAX_BACKFILL);
+            return kiln_err_set(err, KILN_EINVAL, "the backfill covers more than %d runs; split it",
+                                MAX_BACKFILL);
         t = next;
     }
     t = from_ms - 1;
     while (rc == KILN_OK && kiln_pl_spec_next_fire(spec, t, &next) == KILN_OK && next <= to_ms) {
         char id[33];
         struct kiln_err e = { 0 };
-        rc = kiln_pl_create_logical_run(store, spec, version, "backfill", next, "scheduler", id,
-                                        &e);
+        rc =
+            kiln_pl_create_logical_run(store, spec, version, "backfill", next, "scheduler", id, &e);
         if (rc == KILN_EEXIST) {
             (*skipped)++;
             rc = KILN_OK;

@@ -26,8 +26,8 @@
 extern char **environ;
 
 static const char *const kind_names[] = {
-    [KILN_STEP_RUN] = "command",   [KILN_STEP_VALIDATE] = "validate",
-    [KILN_STEP_TRAIN] = "train",   [KILN_STEP_EVALUATE] = "evaluate",
+    [KILN_STEP_RUN] = "command",       [KILN_STEP_VALIDATE] = "validate",
+    [KILN_STEP_TRAIN] = "train",       [KILN_STEP_EVALUATE] = "evaluate",
     [KILN_STEP_REGISTER] = "register", [KILN_STEP_PROMOTE] = "promote",
     [KILN_STEP_DRIFT] = "drift",
 };
@@ -183,8 +183,8 @@ static int build_env(struct builder *b, struct kiln_pl_sched *s, struct sched_ru
     if (rc == KILN_OK)
         rc = setenv_kv(b, env, "KILN_LOGICAL_DATE", date);
     if (rc == KILN_OK)
-        rc = push(b, env, kiln_arena_printf(b->a, "KILN_ATTEMPT_ID=%s/%s/%d", r->id, t->name,
-                                            att->number));
+        rc = push(b, env,
+                  kiln_arena_printf(b->a, "KILN_ATTEMPT_ID=%s/%s/%d", r->id, t->name, att->number));
     if (s->tracking_uri != NULL && rc == KILN_OK) {
         rc = setenv_kv(b, env, "KILN_TRACKING_URI", s->tracking_uri);
         if (rc == KILN_OK)
@@ -231,14 +231,16 @@ int kiln_sched_prepare_launch(struct kiln_pl_sched *s, struct sched_run *r, size
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     b.a = s->launch_arena;
     b.err = err;
-    b.tc = (struct kiln_tpl_ctx){ r->name,     r->id,          r->trigger, task->name,
-                                  att->try_number, r->logical_ms, param_lookup, output_lookup,
-                                  &rctx };
-    dir = kiln_arena_printf(b.a, "%s/pipelines/%s/%s/%s", s->artifacts_root, r->name, r->id,
-                            task->name);
-    att->log_path = dir != NULL ? kiln_strdup(kiln_arena_printf(b.a, "%s/%d.log", dir, att->number))
-                                : NULL;
-    outputs = dir != NULL ? kiln_arena_printf(b.a, "%s/%d.outputs", dir, att->number) : NULL;
+    b.tc = (struct kiln_tpl_ctx){ r->name,      r->id,           r->trigger,
+                                  task->name,   att->try_number, r->logical_ms,
+                                  param_lookup, output_lookup,   &rctx };
+    dir = kiln_arena_printf(b.a, "%s/pipelines/%s/%s", s->artifacts_root, r->name, r->id);
+    att->log_path =
+        dir != NULL
+            ? kiln_strdup(kiln_arena_printf(b.a, "%s/%s.%d.log", dir, task->name, att->number))
+            : NULL;
+    outputs = dir != NULL ? kiln_arena_printf(b.a, "%s/%s.%d.outputs", dir, task->name, att->number)
+                          : NULL;
     if (att->log_path == NULL || outputs == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     rc = build_argv(&b, s, task, &argv);
@@ -331,14 +333,16 @@ static int launch_one(struct kiln_pl_sched *s, struct sched_run *r, size_t t, st
     struct sched_ti *ti = &r->tis[t];
     const struct kiln_pl_task *task = &r->spec->tasks[t];
     struct sched_attempt *att = kiln_calloc(1, sizeof(*att));
-    struct sched_msg *done = kiln_calloc(1, sizeof(*done)), *started = kiln_calloc(1, sizeof(*started));
+    struct sched_msg *done = kiln_calloc(1, sizeof(*done)),
+                     *started = kiln_calloc(1, sizeof(*started));
     struct kiln_pl_launch *slot;
     struct kiln_err err = { 0 };
     int rc;
 
     if (att == NULL || done == NULL || started == NULL ||
         (s->nlaunches == s->cap_launches &&
-         (slot = kiln_reallocarray(s->launches, s->cap_launches * 2 + 16, sizeof(*slot))) == NULL)) {
+         (slot = kiln_reallocarray(s->launches, s->cap_launches * 2 + 16, sizeof(*slot))) ==
+             NULL)) {
         kiln_free(att);
         kiln_free(done);
         kiln_free(started);
@@ -410,8 +414,7 @@ void kiln_sched_launch_ready(struct kiln_pl_sched *s)
         struct sched_run *r = e.run;
         const struct kiln_pl_task *task = &r->spec->tasks[e.task];
         struct pool_use *pool;
-        if (r->tis[e.task].state != KILN_TI_SCHEDULED || r->cancel ||
-            r->state != KILN_RUN_RUNNING)
+        if (r->tis[e.task].state != KILN_TI_SCHEDULED || r->cancel || r->state != KILN_RUN_RUNNING)
             continue; /* settled meanwhile: drop it */
         pool = pool_get(s, r->spec, task->pool);
         if (s->nrunning >= s->parallelism ||

@@ -161,8 +161,8 @@ void kiln_sched_on_tracking(struct kiln_pl_sched *s, struct sched_msg *m)
         if (m->tracking_id[0] != '\0') {
             r->tracking_id = kiln_strdup(m->tracking_id);
             if (r->links != NULL)
-                json_array_append_new(r->links, json_pack("[s,s,n]", "tracking_run",
-                                                          m->tracking_id));
+                json_array_append_new(r->links,
+                                      json_pack("[s,s,n]", "tracking_run", m->tracking_id));
             r->dirty = 1;
         } else {
             kiln_log_warn("pipeline run %s: no tracking run (%s); continuing without", r->id,
@@ -207,9 +207,9 @@ void kiln_sched_fail_attempt(struct kiln_pl_sched *s, struct sched_run *r, size_
         ti->att_dirty = 1;
     }
     if (retry && !r->cancel && ti->tries < ti->max_tries) {
-        int64_t delay = kiln_pl_retry_delay_ms(r->name, task->name, r->logical_ms, ti->tries,
-                                               task->retry_delay_ms, task->backoff,
-                                               task->max_retry_delay_ms);
+        int64_t delay =
+            kiln_pl_retry_delay_ms(r->name, task->name, r->logical_ms, ti->tries,
+                                   task->retry_delay_ms, task->backoff, task->max_retry_delay_ms);
         ti->state = KILN_TI_UP_FOR_RETRY;
         ti->next_try_ms = kiln_now_ms() + delay;
         r->nretry++;
@@ -250,8 +250,10 @@ static int parse_outputs(const char *text, size_t len, json_t **out, char *msg, 
                 eq = NULL;
         }
         if (eq == NULL || k == 0 || k >= sizeof(key) || memchr(p, '\0', n) != NULL) {
-            snprintf(msg, size, "$KILN_OUTPUTS line %d: expected key=value with a key of letters, "
-                                "digits, '_', '.' or '-'", line);
+            snprintf(msg, size,
+                     "$KILN_OUTPUTS line %d: expected key=value with a key of letters, "
+                     "digits, '_', '.' or '-'",
+                     line);
             json_decref(o);
             return KILN_EINVAL;
         }
@@ -372,7 +374,8 @@ void kiln_sched_on_done(struct kiln_pl_sched *s, struct sched_msg *m)
         kiln_sched_fail_attempt(s, r, t, "canceled", 0);
     } else if (res->rc == KILN_OK && res->exit_code == 0) {
         succeed(s, r, t, res);
-    } else if (res->rc == KILN_OK && res->exit_code >= 0 && res->exit_code == task->skip_exit_code) {
+    } else if (res->rc == KILN_OK && res->exit_code >= 0 &&
+               res->exit_code == task->skip_exit_code) {
         ti->cur->state = ATT_SKIPPED;
         snprintf(msg, sizeof(msg), "skipped (exit code %d)", res->exit_code);
         kiln_sched_settle(s, r, t, KILN_TI_SKIPPED, msg);
@@ -437,8 +440,8 @@ int kiln_sched_finalize(struct kiln_pl_sched *s)
             states[t] = r->tis[t].state;
             leaf[t] = r->spec->tasks[t].is_leaf;
         }
-        r->state = r->cancel ? KILN_RUN_CANCELED
-                             : kiln_pl_run_outcome(states, leaf, r->spec->ntasks);
+        r->state =
+            r->cancel ? KILN_RUN_CANCELED : kiln_pl_run_outcome(states, leaf, r->spec->ntasks);
         kiln_free(states);
         kiln_free(leaf);
         r->end_ms = kiln_now_ms();
@@ -452,9 +455,9 @@ int kiln_sched_finalize(struct kiln_pl_sched *s)
             if (j != NULL) {
                 j->finish = 1;
                 kiln_strlcpy(j->tracking_id, r->tracking_id, sizeof(j->tracking_id));
-                j->status = kiln_strdup(r->state == KILN_RUN_SUCCESS   ? "FINISHED"
+                j->status = kiln_strdup(r->state == KILN_RUN_SUCCESS  ? "FINISHED"
                                         : r->state == KILN_RUN_FAILED ? "FAILED"
-                                                                       : "KILLED");
+                                                                      : "KILLED");
                 j->time_ms = r->end_ms;
                 kiln_sched_track_post(s, j);
             }

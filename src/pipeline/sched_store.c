@@ -85,8 +85,10 @@ static int write_ti(struct kiln_tx *tx, const char *run_id, const char *task,
                       "UPDATE pipeline_tasks SET state = ?, tries = ?, attempts = ?, "
                       "next_try_time = ?, outputs = ?, message = ?, start_time = ?, end_time = ? "
                       "WHERE run_id = ? AND task = ?",
-                      err, "tiintt" "nntt", kiln_pl_ti_name(ti->state), (int64_t)ti->tries,
-                      (int64_t)ti->attempts,
+                      err,
+                      "tiintt"
+                      "nntt",
+                      kiln_pl_ti_name(ti->state), (int64_t)ti->tries, (int64_t)ti->attempts,
                       ti->state == KILN_TI_UP_FOR_RETRY ? ti->next_try_ms : (int64_t)-1, outputs,
                       ti->message, ti->start_ms > 0 ? ti->start_ms : (int64_t)-1,
                       kiln_pl_ti_final(ti->state) && ti->end_ms > 0 ? ti->end_ms : (int64_t)-1,
@@ -99,15 +101,14 @@ static int write_run(struct kiln_tx *tx, struct sched_run *r, struct kiln_err *e
 {
     size_t i;
     json_t *l;
-    int rc = kiln_pl_exec(tx,
-                          "UPDATE pipeline_runs SET state = ?, start_time = ?, end_time = ?, "
-                          "tracking_run_id = ?, message = ? WHERE run_id = ?",
-                          err, "tnnttt", kiln_pl_run_state_name(r->state),
-                          r->start_ms > 0 ? r->start_ms : (int64_t)-1,
-                          r->end_ms > 0 ? r->end_ms : (int64_t)-1,
-                          r->tracking_id != NULL && r->tracking_id[0] != '\0' ? r->tracking_id
-                                                                              : NULL,
-                          r->message, r->id);
+    int rc = kiln_pl_exec(
+        tx,
+        "UPDATE pipeline_runs SET state = ?, start_time = ?, end_time = ?, "
+        "tracking_run_id = ?, message = ? WHERE run_id = ?",
+        err, "tnnttt", kiln_pl_run_state_name(r->state),
+        r->start_ms > 0 ? r->start_ms : (int64_t)-1, r->end_ms > 0 ? r->end_ms : (int64_t)-1,
+        r->tracking_id != NULL && r->tracking_id[0] != '\0' ? r->tracking_id : NULL, r->message,
+        r->id);
     json_array_foreach(r->links, i, l)
     {
         if (rc != KILN_OK)
@@ -296,8 +297,8 @@ static int read_tis(struct kiln_tx *tx, struct sched_run *r, struct kiln_err *er
     return rc < 0 ? rc : KILN_OK;
 }
 
-static int read_run_row(struct kiln_pl_sched *s, const char *id, struct sched_run *r,
-                        int *cancel, struct kiln_err *err)
+static int read_run_row(struct kiln_pl_sched *s, const char *id, struct sched_run *r, int *cancel,
+                        struct kiln_err *err)
 {
     struct kiln_tx *tx;
     struct kiln_stmt *st;

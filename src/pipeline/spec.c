@@ -145,7 +145,7 @@ static int get_str(struct spec_parser *p, const struct kiln_yn *n, const char *w
 static int get_int(struct spec_parser *p, const struct kiln_yn *n, const char *where, int64_t lo,
                    int64_t hi, int64_t *out)
 {
-    int64_t v;
+    int64_t v = 0;
     if (n->kind != KILN_YN_SCALAR || kiln_parse_int64(n->s, n->len, &v) != KILN_OK || v < lo ||
         v > hi)
         return kiln_spec_fail(p, n, "%s: expected an integer between %lld and %lld, got '%.40s'",
@@ -244,7 +244,7 @@ static int read_opts(struct spec_parser *p, const struct kiln_yn *map, const cha
     for (size_t i = 0; i < map->n && rc == KILN_OK; i += 2) {
         const char *k = map->kids[i]->s;
         const struct kiln_yn *v = map->kids[i + 1];
-        int64_t n;
+        int64_t n = 0;
         snprintf(w, sizeof(w), "%s.%s", where, k);
         if (strcmp(k, "retries") == 0) {
             rc = get_int(p, v, w, 0, 100, &n);
@@ -376,7 +376,7 @@ static int read_task(struct spec_parser *p, const struct kiln_yn *name, const st
     const struct kiln_yn *v;
     size_t kind_idx = 0;
     char where[200];
-    int64_t n;
+    int64_t n = 0;
     int rc;
 
     snprintf(where, sizeof(where), "tasks.%.128s", name->s);
@@ -676,7 +676,7 @@ static int read_pools(struct spec_parser *p, const struct kiln_yn *root)
         return oom(p);
     for (size_t i = 0; i < n->n; i += 2) {
         const struct kiln_yn *k = n->kids[i], *v = n->kids[i + 1];
-        int64_t slots;
+        int64_t slots = 0;
         if (!kiln_spec_name_ok(k->s, 1))
             return kiln_spec_fail(p, k, "pool name '%.60s' is not valid", k->s);
         if (v->kind == KILN_YN_MAP) {
@@ -701,7 +701,7 @@ static int read_top(struct spec_parser *p, const struct kiln_yn *root, struct ta
 {
     struct kiln_pl_spec *s = p->spec;
     const struct kiln_yn *n;
-    int64_t v;
+    int64_t v = 0;
     int rc;
 
     if ((rc = want_map(p, root, "spec")) != KILN_OK ||

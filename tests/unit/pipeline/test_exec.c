@@ -185,7 +185,7 @@ static void test_exit_code_log_outputs(void **state)
     assert_non_null(strstr(log.buf, "to-stderr\n"));
     assert_non_null(strstr(w.out.buf, "hello"));
     kiln_buf_release(&log);
-    ex->ops->free(ex);
+    ex->ops->destroy(ex);
     waiter_release(&w);
 }
 
@@ -204,7 +204,7 @@ static void test_timeout_escalates_to_sigkill(void **state)
     assert_int_equal(w.res.signal, SIGKILL);
     assert_true(kiln_now_ms() - t0 >= 450);
     assert_true(kiln_now_ms() - t0 < 5000);
-    ex->ops->free(ex);
+    ex->ops->destroy(ex);
     waiter_release(&w);
 }
 
@@ -227,7 +227,7 @@ static void test_cancel_kills_process_group(void **state)
     assert_int_equal(w.res.rc, KILN_ECANCELED);
     assert_int_equal(w.res.signal, SIGTERM);
     assert_false(alive(pidp)); /* the background child died with its group */
-    ex->ops->free(ex);
+    ex->ops->destroy(ex);
     waiter_release(&w);
 }
 
@@ -245,7 +245,7 @@ static void test_leftovers_killed_after_exit(void **state)
     assert_int_equal(w.res.rc, KILN_OK);
     assert_int_equal(w.res.exit_code, 0);
     assert_false(alive(pidp));
-    ex->ops->free(ex);
+    ex->ops->destroy(ex);
     waiter_release(&w);
 }
 
@@ -279,7 +279,7 @@ static void test_start_failures(void **state)
     assert_int_equal(w.res.rc, KILN_EIO);
     assert_non_null(strstr(w.res.message, "cannot enter folder '/no/such/folder'"));
     waiter_release(&w);
-    ex->ops->free(ex);
+    ex->ops->destroy(ex);
 }
 
 static void test_shutdown_cancels_and_refuses(void **state)
@@ -307,7 +307,7 @@ static void test_shutdown_cancels_and_refuses(void **state)
     l.on_done = on_done;
     l.ctx = &w2;
     assert_int_equal(ex->ops->submit(ex, &l, &h, &err), KILN_ECANCELED);
-    ex->ops->free(ex);
+    ex->ops->destroy(ex);
     assert_int_equal(w2.done, 0); /* a refused submit never calls back */
     waiter_release(&w);
     waiter_release(&w2);
@@ -328,7 +328,7 @@ static void test_many_parallel(void **state)
         assert_int_equal(w[i].res.exit_code, 7);
         waiter_release(&w[i]);
     }
-    ex->ops->free(ex);
+    ex->ops->destroy(ex);
 }
 
 int main(void)
