@@ -185,6 +185,8 @@ static int build_env(struct builder *b, struct kiln_pl_sched *s, struct sched_ru
     if (rc == KILN_OK)
         rc = push(b, env,
                   kiln_arena_printf(b->a, "KILN_ATTEMPT_ID=%s/%s/%d", r->id, t->name, att->number));
+    if (rc == KILN_OK)
+        rc = setenv_kv(b, env, "KILN_BIN", s->kiln_bin);
     if (s->tracking_uri != NULL && rc == KILN_OK) {
         rc = setenv_kv(b, env, "KILN_TRACKING_URI", s->tracking_uri);
         if (rc == KILN_OK)
