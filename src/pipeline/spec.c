@@ -83,7 +83,7 @@ int kiln_spec_fail(struct spec_parser *p, const struct kiln_yn *n, const char *f
                         n != NULL ? n->col : 1, msg);
 }
 
-static int oom(struct spec_parser *p)
+int kiln_spec_oom(struct spec_parser *p)
 {
     return kiln_err_set(p->err, KILN_ENOMEM, "out of memory");
 }
@@ -103,8 +103,8 @@ int kiln_spec_name_ok(const char *s, int dots)
     return 1;
 }
 
-static int check_keys(struct spec_parser *p, const struct kiln_yn *map, const char *where,
-                      const char *const *allowed)
+int kiln_spec_check_keys(struct spec_parser *p, const struct kiln_yn *map, const char *where,
+                         const char *const *allowed)
 {
     char list[400];
     for (size_t i = 0; i < map->n; i += 2) {
@@ -126,15 +126,15 @@ static int check_keys(struct spec_parser *p, const struct kiln_yn *map, const ch
     return KILN_OK;
 }
 
-static int want_map(struct spec_parser *p, const struct kiln_yn *n, const char *where)
+int kiln_spec_want_map(struct spec_parser *p, const struct kiln_yn *n, const char *where)
 {
     if (n->kind != KILN_YN_MAP)
         return kiln_spec_fail(p, n, "%s: expected a mapping", where);
     return KILN_OK;
 }
 
-static int get_str(struct spec_parser *p, const struct kiln_yn *n, const char *where,
-                   const char **out)
+int kiln_spec_get_str(struct spec_parser *p, const struct kiln_yn *n, const char *where,
+                      const char **out)
 {
     if (n->kind != KILN_YN_SCALAR || kiln_yn_is_null(n))
         return kiln_spec_fail(p, n, "%s: expected a string", where);
@@ -142,8 +142,8 @@ static int get_str(struct spec_parser *p, const struct kiln_yn *n, const char *w
     return KILN_OK;
 }
 
-static int get_int(struct spec_parser *p, const struct kiln_yn *n, const char *where, int64_t lo,
-                   int64_t hi, int64_t *out)
+int kiln_spec_get_int(struct spec_parser *p, const struct kiln_yn *n, const char *where, int64_t lo,
+                      int64_t hi, int64_t *out)
 {
     int64_t v = 0;
     if (n->kind != KILN_YN_SCALAR || kiln_parse_int64(n->s, n->len, &v) != KILN_OK || v < lo ||
@@ -154,7 +154,7 @@ static int get_int(struct spec_parser *p, const struct kiln_yn *n, const char *w
     return KILN_OK;
 }
 
-static int parse_bool_text(const char *s, int *out)
+int kiln_spec_parse_bool(const char *s, int *out)
 {
     static const char *const t[] = { "true", "yes", "on" }, *const f[] = { "false", "no", "off" };
     for (int i = 0; i < 3; i++) {
@@ -170,9 +170,9 @@ static int parse_bool_text(const char *s, int *out)
     return KILN_EINVAL;
 }
 
-static int get_bool(struct spec_parser *p, const struct kiln_yn *n, const char *where, int *out)
+int kiln_spec_get_bool(struct spec_parser *p, const struct kiln_yn *n, const char *where, int *out)
 {
-    if (n->kind != KILN_YN_SCALAR || !n->plain || parse_bool_text(n->s, out) != KILN_OK)
+    if (n->kind != KILN_YN_SCALAR || !n->plain || kiln_spec_parse_bool(n->s, out) != KILN_OK)
         return kiln_spec_fail(p, n, "%s: expected true or false, got '%.40s'", where, n->s);
     return KILN_OK;
 }
@@ -192,12 +192,12 @@ static int get_env(struct spec_parser *p, const struct kiln_yn *n, const char *w
 {
     struct kiln_pl_kv *kv;
     size_t m = nbase;
-    int rc = want_map(p, n, where);
+    int rc = kiln_spec_want_map(p, n, where);
     if (rc != KILN_OK)
         return rc;
     kv = kiln_arena_calloc(p->a, nbase + n->n / 2 + 1, sizeof(*kv));
     if (kv == NULL)
-        return oom(p);
+        return kiln_spec_oom(p);
     if (nbase > 0)
         memcpy(kv, base, nbase * sizeof(*kv));
     for (size_t i = 0; i < n->n; i += 2) {
@@ -247,12 +247,12 @@ static int read_opts(struct spec_parser *p, const struct kiln_yn *map, const cha
         int64_t n = 0;
         snprintf(w, sizeof(w), "%s.%s", where, k);
         if (strcmp(k, "retries") == 0) {
-            rc = get_int(p, v, w, 0, 100, &n);
+            rc = kiln_spec_get_int(p, v, w, 0, 100, &n);
             o->retries = (int)n;
         } else if (strcmp(k, "retry_delay") == 0) {
             rc = get_duration(p, v, w, &o->retry_delay);
         } else if (strcmp(k, "retry_exponential_backoff") == 0) {
-            rc = get_bool(p, v, w, &o->backoff);
+            rc = kiln_spec_get_bool(p, v, w, &o->backoff);
         } else if (strcmp(k, "max_retry_delay") == 0) {
             rc = get_duration(p, v, w, &o->max_retry_delay);
         } else if (strcmp(k, "timeout") == 0) {
@@ -261,23 +261,23 @@ static int read_opts(struct spec_parser *p, const struct kiln_yn *map, const cha
                 rc = kiln_spec_fail(p, v, "%s: must be positive", w);
         } else if (strcmp(k, "trigger_rule") == 0) {
             const char *r = NULL;
-            rc = get_str(p, v, w, &r);
+            rc = kiln_spec_get_str(p, v, w, &r);
             if (rc == KILN_OK && kiln_pl_rule_parse(r, &o->rule) != KILN_OK)
                 rc = kiln_spec_fail(p, v,
                                     "%s: unknown trigger rule '%.40s' (all_success, all_done, "
                                     "one_failed, one_success, none_failed, ...)",
                                     w, v->s);
         } else if (strcmp(k, "pool") == 0) {
-            rc = get_str(p, v, w, &o->pool);
+            rc = kiln_spec_get_str(p, v, w, &o->pool);
         } else if (strcmp(k, "workdir") == 0) {
-            rc = get_str(p, v, w, &o->workdir);
+            rc = kiln_spec_get_str(p, v, w, &o->workdir);
         } else if (strcmp(k, "env") == 0) {
             rc = get_env(p, v, w, o->env, o->nenv, &o->env, &o->nenv);
         } else if (strcmp(k, "skip_on_exit_code") == 0) {
             if (kiln_yn_is_null(v)) {
                 o->skip_code = -1;
             } else {
-                rc = get_int(p, v, w, 1, 255, &n);
+                rc = kiln_spec_get_int(p, v, w, 1, 255, &n);
                 o->skip_code = (int)n;
             }
         }
@@ -294,7 +294,7 @@ static int read_run(struct spec_parser *p, const struct kiln_yn *v, const char *
             return kiln_spec_fail(p, v, "%s: empty command", where);
         argv = kiln_arena_calloc(p->a, 2, sizeof(*argv));
         if (argv == NULL)
-            return oom(p);
+            return kiln_spec_oom(p);
         argv[0] = v->s;
         t->argv = argv;
         t->argc = 1;
@@ -306,7 +306,7 @@ static int read_run(struct spec_parser *p, const struct kiln_yn *v, const char *
             p, v, "%s: expected a command string or a non-empty list of arguments", where);
     argv = kiln_arena_calloc(p->a, v->n + 1, sizeof(*argv));
     if (argv == NULL)
-        return oom(p);
+        return kiln_spec_oom(p);
     for (size_t i = 0; i < v->n; i++) {
         if (v->kids[i]->kind != KILN_YN_SCALAR)
             return kiln_spec_fail(p, v->kids[i], "%s: each argument must be a string", where);
@@ -330,13 +330,13 @@ static int read_with(struct spec_parser *p, const struct kiln_yn *task, size_t k
 
     if (w == NULL || kiln_yn_is_null(w)) {
         w = NULL;
-    } else if ((rc = want_map(p, w, where)) != KILN_OK) {
+    } else if ((rc = kiln_spec_want_map(p, w, where)) != KILN_OK) {
         return rc;
     } else if (allowed[0] == NULL) {
         return kiln_spec_fail(p, w, "%s.with: only built-in step kinds take 'with'", where);
     } else {
         snprintf(wh, sizeof(wh), "%s.with", where);
-        if ((rc = check_keys(p, w, wh, allowed)) != KILN_OK)
+        if ((rc = kiln_spec_check_keys(p, w, wh, allowed)) != KILN_OK)
             return rc;
     }
     for (size_t i = 0; allowed[i] != NULL; i++)
@@ -347,7 +347,7 @@ static int read_with(struct spec_parser *p, const struct kiln_yn *task, size_t k
         return KILN_OK;
     kv = kiln_arena_calloc(p->a, w->n / 2 + 1, sizeof(*kv));
     if (kv == NULL)
-        return oom(p);
+        return kiln_spec_oom(p);
     for (size_t i = 0; i < w->n; i += 2) {
         const struct kiln_yn *v = w->kids[i + 1];
         if (v->kind != KILN_YN_SCALAR || kiln_yn_is_null(v))
@@ -359,7 +359,7 @@ static int read_with(struct spec_parser *p, const struct kiln_yn *task, size_t k
              strcmp(kv[i / 2].key, "require_drift") == 0) &&
             !kiln_tpl_has_expr(v->s)) {
             int b;
-            if (parse_bool_text(v->s, &b) != KILN_OK)
+            if (kiln_spec_parse_bool(v->s, &b) != KILN_OK)
                 return kiln_spec_fail(p, v, "%s.with.%s: expected true or false", where,
                                       kv[i / 2].key);
         }
@@ -383,15 +383,15 @@ static int read_task(struct spec_parser *p, const struct kiln_yn *name, const st
     if (!kiln_spec_name_ok(name->s, 0))
         return kiln_spec_fail(
             p, name, "task name '%.60s' must be 1-128 letters, digits, '_' or '-'", name->s);
-    if ((rc = want_map(p, node, where)) != KILN_OK ||
-        (rc = check_keys(p, node, where, task_keys)) != KILN_OK ||
+    if ((rc = kiln_spec_want_map(p, node, where)) != KILN_OK ||
+        (rc = kiln_spec_check_keys(p, node, where, task_keys)) != KILN_OK ||
         (rc = read_opts(p, node, where, &o)) != KILN_OK)
         return rc;
     t->name = name->s;
     t->line = name->line;
     if ((v = kiln_yn_get(node, "kind")) != NULL) {
         const char *k = NULL;
-        if ((rc = get_str(p, v, where, &k)) != KILN_OK)
+        if ((rc = kiln_spec_get_str(p, v, where, &k)) != KILN_OK)
             return rc;
         for (kind_idx = 0; kind_idx < KILN_ARRAY_LEN(kinds); kind_idx++)
             if (strcmp(k, kinds[kind_idx].name) == 0)
@@ -415,7 +415,7 @@ static int read_task(struct spec_parser *p, const struct kiln_yn *name, const st
     if ((rc = read_with(p, node, kind_idx, where, t)) != KILN_OK)
         return rc;
     if ((v = kiln_yn_get(node, "pool_slots")) != NULL) {
-        if ((rc = get_int(p, v, "pool_slots", 1, 100000, &n)) != KILN_OK)
+        if ((rc = kiln_spec_get_int(p, v, "pool_slots", 1, 100000, &n)) != KILN_OK)
             return rc;
         t->pool_slots = (int)n;
     } else {
@@ -445,7 +445,7 @@ static int read_tasks(struct spec_parser *p, const struct kiln_yn *root,
 
     if (tasks == NULL)
         return kiln_spec_fail(p, root, "'tasks' is required");
-    if ((rc = want_map(p, tasks, "tasks")) != KILN_OK)
+    if ((rc = kiln_spec_want_map(p, tasks, "tasks")) != KILN_OK)
         return rc;
     n = tasks->n / 2;
     if (n == 0)
@@ -456,7 +456,7 @@ static int read_tasks(struct spec_parser *p, const struct kiln_yn *root,
     p->task_nodes = kiln_arena_calloc(p->a, n, sizeof(*p->task_nodes));
     p->dep_nodes = kiln_arena_calloc(p->a, n, sizeof(*p->dep_nodes));
     if (t == NULL || p->task_nodes == NULL || p->dep_nodes == NULL)
-        return oom(p);
+        return kiln_spec_oom(p);
     p->spec->tasks = t;
     p->spec->ntasks = n;
     for (size_t i = 0; i < n; i++) {
@@ -469,234 +469,6 @@ static int read_tasks(struct spec_parser *p, const struct kiln_yn *root,
     return KILN_OK;
 }
 
-static int read_param(struct spec_parser *p, const struct kiln_yn *k, const struct kiln_yn *v,
-                      struct kiln_pl_param *pa)
-{
-    static const char *const keys[] = { "default", "description", "type", NULL };
-    static const char *const types[] = { "string", "integer", "number", "boolean" };
-    const struct kiln_yn *d = v, *x;
-    char where[200];
-    int rc;
-
-    snprintf(where, sizeof(where), "params.%.128s", k->s);
-    if (!kiln_spec_name_ok(k->s, 0) || strchr(k->s, '-') != NULL)
-        return kiln_spec_fail(p, k, "parameter name '%.60s' must be letters, digits and '_'", k->s);
-    pa->name = k->s;
-    pa->line = k->line;
-    pa->type = KILN_PT_STRING;
-    if (v->kind == KILN_YN_MAP) {
-        if ((rc = check_keys(p, v, where, keys)) != KILN_OK)
-            return rc;
-        d = kiln_yn_get(v, "default");
-        if ((x = kiln_yn_get(v, "description")) != NULL &&
-            (rc = get_str(p, x, where, &pa->description)) != KILN_OK)
-            return rc;
-        if ((x = kiln_yn_get(v, "type")) != NULL) {
-            size_t i;
-            for (i = 0; i < 4; i++)
-                if (x->kind == KILN_YN_SCALAR && strcmp(x->s, types[i]) == 0)
-                    break;
-            if (i == 4)
-                return kiln_spec_fail(p, x, "%s.type: expected string, integer, number or boolean",
-                                      where);
-            pa->type = (enum kiln_pl_ptype)i;
-        }
-    } else if (v->kind != KILN_YN_SCALAR) {
-        return kiln_spec_fail(p, v, "%s: expected a default value or a mapping", where);
-    }
-    if (d != NULL && !kiln_yn_is_null(d)) {
-        json_t *one;
-        if (d->kind != KILN_YN_SCALAR)
-            return kiln_spec_fail(p, d, "%s: the default must be a string, number or boolean",
-                                  where);
-        pa->def = d->s;
-        one = json_string(d->s);
-        if (one == NULL)
-            return oom(p);
-        rc = kiln_pl_param_check(pa, one, NULL);
-        json_decref(one);
-        if (rc == KILN_ENOMEM)
-            return oom(p);
-        if (rc != KILN_OK)
-            return kiln_spec_fail(p, d, "%s: default '%.40s' is not a valid %s", where, d->s,
-                                  types[pa->type]);
-    }
-    return KILN_OK;
-}
-
-static int read_params(struct spec_parser *p, const struct kiln_yn *root)
-{
-    const struct kiln_yn *n = kiln_yn_get(root, "params");
-    struct kiln_pl_param *pa;
-    int rc;
-    if (n == NULL || kiln_yn_is_null(n))
-        return KILN_OK;
-    if ((rc = want_map(p, n, "params")) != KILN_OK)
-        return rc;
-    pa = kiln_arena_calloc(p->a, n->n / 2 + 1, sizeof(*pa));
-    if (pa == NULL)
-        return oom(p);
-    for (size_t i = 0; i < n->n; i += 2)
-        if ((rc = read_param(p, n->kids[i], n->kids[i + 1], &pa[i / 2])) != KILN_OK)
-            return rc;
-    p->spec->params = pa;
-    p->spec->nparams = n->n / 2;
-    return KILN_OK;
-}
-
-static void tz_cleanup(void *tz)
-{
-    kiln_tz_free(tz);
-}
-
-static int read_schedule(struct spec_parser *p, const struct kiln_yn *root)
-{
-    static const char *const keys[] = { "cron", "timezone", "catchup", "start_date", NULL };
-    const struct kiln_yn *n = kiln_yn_get(root, "schedule"), *cron = n, *x;
-    struct kiln_pl_spec *s = p->spec;
-    struct kiln_err e = { 0 };
-    int rc;
-
-    s->tz_name = "UTC";
-    if (n == NULL || kiln_yn_is_null(n))
-        return KILN_OK;
-    if (n->kind == KILN_YN_MAP) {
-        if ((rc = check_keys(p, n, "schedule", keys)) != KILN_OK)
-            return rc;
-        cron = kiln_yn_get(n, "cron");
-        if (cron == NULL)
-            return kiln_spec_fail(p, n, "schedule: 'cron' is required");
-        if ((x = kiln_yn_get(n, "timezone")) != NULL &&
-            (rc = get_str(p, x, "schedule.timezone", &s->tz_name)) != KILN_OK)
-            return rc;
-        if ((x = kiln_yn_get(n, "catchup")) != NULL &&
-            (rc = get_bool(p, x, "schedule.catchup", &s->catchup)) != KILN_OK)
-            return rc;
-    }
-    if ((rc = get_str(p, cron, "schedule.cron", &s->cron_expr)) != KILN_OK)
-        return rc;
-    if (kiln_cron_parse(s->cron_expr, &(struct kiln_cron){ 0 }, &e) != KILN_OK)
-        return kiln_spec_fail(p, cron, "schedule: %s", e.msg);
-    rc = kiln_tz_load(s->tz_name, &s->tz, &e);
-    if (rc == KILN_OK && kiln_arena_cleanup_add(p->a, tz_cleanup, s->tz) != KILN_OK) {
-        kiln_tz_free(s->tz);
-        s->tz = NULL;
-        return oom(p);
-    }
-    if (rc != KILN_OK) {
-        x = kiln_yn_get(n, "timezone");
-        return rc == KILN_ENOMEM ? oom(p)
-                                 : kiln_spec_fail(p, x != NULL ? x : n, "schedule: %s", e.msg);
-    }
-    if ((x = kiln_yn_get(n, "start_date")) != NULL) {
-        const char *d = NULL;
-        if ((rc = get_str(p, x, "schedule.start_date", &d)) != KILN_OK)
-            return rc;
-        if (kiln_pl_parse_date(d, s->tz, &s->start_date_ms) != KILN_OK)
-            return kiln_spec_fail(p, x, "schedule.start_date: expected YYYY-MM-DD[THH:MM[:SS]]");
-    }
-    return KILN_OK;
-}
-
-static int read_trigger(struct spec_parser *p, const struct kiln_yn *n, struct kiln_pl_trigger *t)
-{
-    static const char *const keys[] = { "type", "model", "alias", NULL };
-    static const char *const names[] = { "manual", "model_version", "alias", "drift" };
-    const struct kiln_yn *type = n, *x;
-    size_t i;
-    int rc;
-    t->line = n->line;
-    if (n->kind == KILN_YN_MAP) {
-        if ((rc = check_keys(p, n, "triggers[]", keys)) != KILN_OK)
-            return rc;
-        if ((type = kiln_yn_get(n, "type")) == NULL)
-            return kiln_spec_fail(p, n, "triggers[]: 'type' is required");
-    }
-    if (type->kind != KILN_YN_SCALAR)
-        return kiln_spec_fail(p, type, "triggers[]: expected a trigger type");
-    for (i = 0; i < 4; i++)
-        if (strcmp(type->s, names[i]) == 0)
-            break;
-    if (i == 4)
-        return kiln_spec_fail(p, type,
-                              "triggers[]: unknown type '%.40s' (manual, model_version, alias, "
-                              "drift)",
-                              type->s);
-    t->kind = (enum kiln_pl_trig)i;
-    if ((x = kiln_yn_get(n, "model")) != NULL &&
-        (rc = get_str(p, x, "model", &t->model)) != KILN_OK)
-        return rc;
-    if ((x = kiln_yn_get(n, "alias")) != NULL) {
-        if (t->kind != KILN_TRIG_ALIAS)
-            return kiln_spec_fail(p, x, "triggers[]: 'alias' only applies to type alias");
-        if ((rc = get_str(p, x, "alias", &t->alias)) != KILN_OK)
-            return rc;
-    }
-    if (t->kind == KILN_TRIG_MANUAL && t->model != NULL)
-        return kiln_spec_fail(p, x != NULL ? x : n, "triggers[]: manual triggers take no model");
-    if (t->kind == KILN_TRIG_MANUAL)
-        p->spec->manual_allowed = 1;
-    return KILN_OK;
-}
-
-static int read_triggers(struct spec_parser *p, const struct kiln_yn *root)
-{
-    const struct kiln_yn *n = kiln_yn_get(root, "triggers");
-    struct kiln_pl_trigger *t;
-    int rc;
-    if (n == NULL || kiln_yn_is_null(n)) {
-        p->spec->manual_allowed = 1;
-        return KILN_OK;
-    }
-    if (n->kind != KILN_YN_SEQ)
-        return kiln_spec_fail(p, n, "triggers: expected a list");
-    t = kiln_arena_calloc(p->a, n->n + 1, sizeof(*t));
-    if (t == NULL)
-        return oom(p);
-    for (size_t i = 0; i < n->n; i++)
-        if ((rc = read_trigger(p, n->kids[i], &t[i])) != KILN_OK)
-            return rc;
-    p->spec->triggers = t;
-    p->spec->ntriggers = n->n;
-    return KILN_OK;
-}
-
-static int read_pools(struct spec_parser *p, const struct kiln_yn *root)
-{
-    static const char *const keys[] = { "slots", "description", NULL };
-    const struct kiln_yn *n = kiln_yn_get(root, "pools");
-    struct kiln_pl_pool *pl;
-    int rc;
-    if (n == NULL || kiln_yn_is_null(n))
-        return KILN_OK;
-    if ((rc = want_map(p, n, "pools")) != KILN_OK)
-        return rc;
-    pl = kiln_arena_calloc(p->a, n->n / 2 + 1, sizeof(*pl));
-    if (pl == NULL)
-        return oom(p);
-    for (size_t i = 0; i < n->n; i += 2) {
-        const struct kiln_yn *k = n->kids[i], *v = n->kids[i + 1];
-        int64_t slots = 0;
-        if (!kiln_spec_name_ok(k->s, 1))
-            return kiln_spec_fail(p, k, "pool name '%.60s' is not valid", k->s);
-        if (v->kind == KILN_YN_MAP) {
-            if ((rc = check_keys(p, v, "pools", keys)) != KILN_OK)
-                return rc;
-            if (kiln_yn_get(v, "slots") == NULL)
-                return kiln_spec_fail(p, v, "pools.%s: 'slots' is required", k->s);
-            v = kiln_yn_get(v, "slots");
-        }
-        if ((rc = get_int(p, v, "pool slots", 1, 100000, &slots)) != KILN_OK)
-            return rc;
-        pl[i / 2].name = k->s;
-        pl[i / 2].slots = (int)slots;
-        pl[i / 2].line = k->line;
-    }
-    p->spec->pools = pl;
-    p->spec->npools = n->n / 2;
-    return KILN_OK;
-}
-
 static int read_top(struct spec_parser *p, const struct kiln_yn *root, struct task_opts *defaults)
 {
     struct kiln_pl_spec *s = p->spec;
@@ -704,45 +476,45 @@ static int read_top(struct spec_parser *p, const struct kiln_yn *root, struct ta
     int64_t v = 0;
     int rc;
 
-    if ((rc = want_map(p, root, "spec")) != KILN_OK ||
-        (rc = check_keys(p, root, "spec", top_keys)) != KILN_OK)
+    if ((rc = kiln_spec_want_map(p, root, "spec")) != KILN_OK ||
+        (rc = kiln_spec_check_keys(p, root, "spec", top_keys)) != KILN_OK)
         return rc;
     if ((n = kiln_yn_get(root, "name")) == NULL)
         return kiln_spec_fail(p, root, "'name' is required");
-    if ((rc = get_str(p, n, "name", &s->name)) != KILN_OK)
+    if ((rc = kiln_spec_get_str(p, n, "name", &s->name)) != KILN_OK)
         return rc;
     if (!kiln_spec_name_ok(s->name, 1))
         return kiln_spec_fail(p, n, "name '%.60s' must be 1-128 letters, digits, '_', '-' or '.'",
                               s->name);
     if ((n = kiln_yn_get(root, "description")) != NULL &&
-        (rc = get_str(p, n, "description", &s->description)) != KILN_OK)
+        (rc = kiln_spec_get_str(p, n, "description", &s->description)) != KILN_OK)
         return rc;
     s->max_active_runs = 16;
     s->max_active_tasks = 16;
     if ((n = kiln_yn_get(root, "max_active_runs")) != NULL) {
-        if ((rc = get_int(p, n, "max_active_runs", 1, 10000, &v)) != KILN_OK)
+        if ((rc = kiln_spec_get_int(p, n, "max_active_runs", 1, 10000, &v)) != KILN_OK)
             return rc;
         s->max_active_runs = (int)v;
     }
     if ((n = kiln_yn_get(root, "max_active_tasks")) != NULL) {
-        if ((rc = get_int(p, n, "max_active_tasks", 1, 100000, &v)) != KILN_OK)
+        if ((rc = kiln_spec_get_int(p, n, "max_active_tasks", 1, 100000, &v)) != KILN_OK)
             return rc;
         s->max_active_tasks = (int)v;
     }
     s->experiment = s->name;
     if ((n = kiln_yn_get(root, "tracking")) != NULL) {
         static const char *const keys[] = { "experiment", NULL };
-        if ((rc = want_map(p, n, "tracking")) != KILN_OK ||
-            (rc = check_keys(p, n, "tracking", keys)) != KILN_OK)
+        if ((rc = kiln_spec_want_map(p, n, "tracking")) != KILN_OK ||
+            (rc = kiln_spec_check_keys(p, n, "tracking", keys)) != KILN_OK)
             return rc;
         if (kiln_yn_get(n, "experiment") != NULL &&
-            (rc = get_str(p, kiln_yn_get(n, "experiment"), "tracking.experiment",
-                          &s->experiment)) != KILN_OK)
+            (rc = kiln_spec_get_str(p, kiln_yn_get(n, "experiment"), "tracking.experiment",
+                                    &s->experiment)) != KILN_OK)
             return rc;
     }
     if ((n = kiln_yn_get(root, "defaults")) != NULL && !kiln_yn_is_null(n)) {
-        if ((rc = want_map(p, n, "defaults")) != KILN_OK ||
-            (rc = check_keys(p, n, "defaults", default_keys)) != KILN_OK ||
+        if ((rc = kiln_spec_want_map(p, n, "defaults")) != KILN_OK ||
+            (rc = kiln_spec_check_keys(p, n, "defaults", default_keys)) != KILN_OK ||
             (rc = read_opts(p, n, "defaults", defaults)) != KILN_OK)
             return rc;
     }
@@ -810,13 +582,13 @@ int kiln_pl_spec_parse(const char *text, size_t len, const char *file, const cha
     if (rc == KILN_OK)
         rc = read_top(&p, root, &defaults);
     if (rc == KILN_OK)
-        rc = read_params(&p, root);
+        rc = kiln_spec_read_params(&p, root);
     if (rc == KILN_OK)
-        rc = read_schedule(&p, root);
+        rc = kiln_spec_read_schedule(&p, root);
     if (rc == KILN_OK)
-        rc = read_triggers(&p, root);
+        rc = kiln_spec_read_triggers(&p, root);
     if (rc == KILN_OK)
-        rc = read_pools(&p, root);
+        rc = kiln_spec_read_pools(&p, root);
     if (rc == KILN_OK)
         rc = read_tasks(&p, root, &defaults);
     if (rc == KILN_OK)

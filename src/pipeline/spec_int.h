@@ -24,6 +24,24 @@ struct spec_parser {
 /* Records "FILE:LINE:COL: message" for node n (or line 1) and returns KILN_EINVAL. */
 int kiln_spec_fail(struct spec_parser *p, const struct kiln_yn *n, const char *fmt, ...)
     KILN_PRINTF(3, 4);
+/* Field readers shared by spec.c and spec_sections.c (errors name `where` and the line). */
+int kiln_spec_oom(struct spec_parser *p);
+int kiln_spec_check_keys(struct spec_parser *p, const struct kiln_yn *map, const char *where,
+                         const char *const *allowed);
+int kiln_spec_want_map(struct spec_parser *p, const struct kiln_yn *n, const char *where);
+int kiln_spec_get_str(struct spec_parser *p, const struct kiln_yn *n, const char *where,
+                      const char **out /* OUT */);
+int kiln_spec_get_int(struct spec_parser *p, const struct kiln_yn *n, const char *where, int64_t lo,
+                      int64_t hi, int64_t *out /* OUT */);
+int kiln_spec_get_bool(struct spec_parser *p, const struct kiln_yn *n, const char *where,
+                       int *out /* OUT */);
+/* true/yes/on, false/no/off in any case. KILN_EINVAL. */
+int kiln_spec_parse_bool(const char *s, int *out /* OUT */);
+/* The sections of spec_sections.c. */
+int kiln_spec_read_params(struct spec_parser *p, const struct kiln_yn *root);
+int kiln_spec_read_schedule(struct spec_parser *p, const struct kiln_yn *root);
+int kiln_spec_read_triggers(struct spec_parser *p, const struct kiln_yn *root);
+int kiln_spec_read_pools(struct spec_parser *p, const struct kiln_yn *root);
 /* 1 when s is a valid name: [A-Za-z0-9_] first, then [A-Za-z0-9_.-] (dots only if `dots`). */
 int kiln_spec_name_ok(const char *s, int dots);
 /* Resolves depends_on, builds downstream lists, the topological order and leaves. */
