@@ -256,6 +256,39 @@ static void test_cancel_and_recovery(void **state)
     kiln_store_close(st);
 }
 
+static int store_ops(struct kiln_store *st, const struct kiln_pl_spec *spec, json_t **run)
+{
+    char id[33];
+    int version = 0, created = 0, rc;
+    struct kiln_pl_new_run nr = { "manual", NULL, NULL, 1, "local:oom:1", NULL };
+    json_t *params = json_object();
+    nr.params = params;
+    *run = NULL;
+    rc = kiln_pl_store_put_version(st, spec, 1, &version, &created, NULL);
+    if (rc == KILN_OK)
+        rc = kiln_pl_store_create_run(st, spec, version, &nr, id, NULL);
+    if (rc == KILN_OK)
+        rc = kiln_pl_query_run(st, id, run, NULL);
+    json_decref(params);
+    return rc;
+}
+
+/* Store-layer calls under allocation failure: KILN_ENOMEM, nothing leaked. */
+static void test_store_layer_oom(void **state)
+{
+    struct kiln_store *st = open_store();
+    struct kiln_pl_spec *spec = NULL;
+    json_t *run = NULL;
+    (void)state;
+    assert_int_equal(kiln_pl_spec_parse(dag, strlen(dag), "t.yaml", tmp, &spec, NULL), KILN_OK);
+    KILN_OOM_LOOP(store_ops(st, spec, &run), (json_decref(run), run = NULL));
+    assert_non_null(run);
+    assert_int_equal(json_array_size(json_object_get(run, "tasks")), 4);
+    json_decref(run);
+    kiln_pl_spec_free(spec);
+    kiln_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +296,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_faults_delay_but_never_duplicate, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cancel_and_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_layer_oom, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
