@@ -199,6 +199,35 @@ class LocalRun(unittest.TestCase):
         self.assertEqual(state, "canceled")
         self.assertEqual(tasks, {"wait": "failed", "after": "skipped"})
 
+    def test_killed_runner_is_cleaned_up_by_the_next(self):
+        started = os.path.join(self.dir, "started")
+        spec = self.write("k.yaml", f"""\
+            name: killed
+            tasks:
+              hang:
+                run: echo $$ > {started}; exec sleep 60
+            """)
+        p = subprocess.Popen([KILN_BIN, "pipeline", "run", spec, "--no-color"], cwd=self.dir,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 20
+        while not os.path.exists(started) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.1)
+        with open(started) as f:
+            task_pid = int(f.read())
+        p.kill()
+        p.wait()
+        p.stderr.close()
+        # The task asked the kernel to die with its runner.
+        self.assertFalse(_alive(task_pid), "the task outlived the killed kiln pipeline run")
+        rc, out, err = self.run_pl(self.write("ok.yaml", "name: ok\ntasks:\n  a: {run: 'true'}\n"))
+        self.assertEqual(rc, 0, err)
+        with self.db() as c:
+            state, msg = c.execute("SELECT state, message FROM pipeline_runs WHERE name = "
+                                   "'killed'").fetchone()
+        self.assertEqual(state, "failed")
+        self.assertIn("process that owned this run died", msg)
+
     def test_invalid_specs_are_refused_with_line(self):
         spec = self.write("bad.yaml", """\
             name: bad
