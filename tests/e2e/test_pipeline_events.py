@@ -3,6 +3,7 @@ triggers match, with the event's fields as parameters; after a restart the serve
 repeats nor misses events (the feed position is stored). Skipped when this build has no
 registry event feed (GET /api/kiln/v1/events)."""
 import os
+import shutil
 import tempfile
 import textwrap
 import time
@@ -28,6 +29,7 @@ SPEC = """\
 class RegistryEvents(unittest.TestCase):
     def setUp(self):
         self.work = tempfile.mkdtemp(prefix="kiln-ple-")
+        self.addCleanup(shutil.rmtree, self.work, ignore_errors=True)
 
     def runs(self, srv):
         status, data = srv.api("GET", "/pipelines/on_registry/runs", prefix="/api/kiln/v1")

@@ -4,6 +4,7 @@ between tasks, retries, trigger rules, skips, timeouts, pools, cancel on Ctrl-C,
 specs refused with their line."""
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ from kilntest import KILN_BIN, check_sanitizers, main, run_kiln
 class LocalRun(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="kiln-pl-")
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
 
     def write(self, name, text):
         path = os.path.join(self.dir, name)

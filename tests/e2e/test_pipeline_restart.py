@@ -3,6 +3,7 @@ finished task runs again, the task whose process vanished is failed and retried 
 (its leftover processes killed), and a task with no retries left fails the run. A graceful stop
 interrupts running tasks without using a retry."""
 import os
+import shutil
 import tempfile
 import textwrap
 import time
@@ -74,6 +75,7 @@ def alive(pid):
 class Restart(unittest.TestCase):
     def setUp(self):
         self.work = tempfile.mkdtemp(prefix="kiln-plr-")
+        self.addCleanup(shutil.rmtree, self.work, ignore_errors=True)
         self.files = os.path.join(self.work, "files")
         os.makedirs(self.files)
 

@@ -4,6 +4,7 @@ backfill (deduplicated), schedules with catchup, max_active_runs, drift events, 
 triggers refused when a pipeline does not accept them."""
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import textwrap
@@ -29,6 +30,8 @@ class PipelineServer(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.srv.stop()
+        shutil.rmtree(cls.srv.dir, ignore_errors=True)
+        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def kapi(self, method, endpoint, payload=None, query=None):
         return self.srv.api(method, endpoint, payload, prefix="/api/kiln/v1", query=query)

@@ -7,6 +7,7 @@ version uses the server's registry when it has one, else a minimal MLflow-regist
 import http.server
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 import textwrap
@@ -59,9 +60,11 @@ class Steps(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.srv.stop()
+        shutil.rmtree(cls.srv.dir, ignore_errors=True)
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="kiln-plst-")
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
         self.log = os.path.join(self.dir, "standin.log")
         for name, rows in (("ref.csv", "x,y\n1,0\n2,1\n3,0\n"), ("same.csv", "x,y\n1,1\n2,0\n3,0\n"),
                            ("shifted.csv", "x,y\n5,1\n6,1\n7,0\n"), ("bad.csv", "x,y\n1,BAD\n")):
