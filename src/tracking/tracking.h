@@ -18,6 +18,14 @@
 #include "core/err.h"
 
 struct kiln_store;
+struct kiln_sf_schema;
+
+/*
+ * Search schemas (search_filter.h) of the entities tracking owns: what their filters and
+ * order_by may name and how it maps to SQL. Static, read-only.
+ */
+extern const struct kiln_sf_schema kiln_sf_schema_runs;
+extern const struct kiln_sf_schema kiln_sf_schema_experiments;
 
 #define KILN_DEFAULT_EXPERIMENT_ID 0
 #define KILN_DEFAULT_EXPERIMENT_NAME "Default"
