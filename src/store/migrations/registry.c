@@ -67,7 +67,7 @@ static const char v2_sqlite[] =
     "CREATE TABLE model_policies ("
     "  rm_id INTEGER PRIMARY KEY REFERENCES registered_models(rm_id) ON DELETE CASCADE,"
     "  policy_yaml TEXT NOT NULL,"
-    "  policy_json TEXT NOT NULL,"
+    "  environments TEXT NOT NULL,"
     "  updated_time BIGINT NOT NULL,"
     "  updated_by TEXT NOT NULL);"
     "CREATE TABLE alias_history ("
