@@ -138,8 +138,10 @@ int kiln_webhook_create(struct kiln_registry *reg, const char *url, const char *
         return kiln_err_set(err, KILN_EINVAL, "Missing value for required parameter 'url'.");
     if (strlen(url) > 2048)
         return kiln_err_set(err, KILN_EINVAL, "'url' exceeds the maximum length of 2048 characters");
-    rc = kiln_uri_parse(url, &u, err);
-    if (rc == KILN_OK && u.scheme != KILN_URI_HTTP)
+    rc = kiln_uri_parse(url, &u, NULL);
+    if (rc == KILN_ENOMEM)
+        return reg_oom(err);
+    if (rc != KILN_OK || u.scheme != KILN_URI_HTTP)
         rc = kiln_err_set(err, KILN_EINVAL, "webhook url '%s' must be an http:// or https:// URL",
                           url);
     kiln_uri_release(&u);

@@ -20,7 +20,7 @@ struct fx {
     struct kiln_arena *arena;
 };
 
-static int fx_setup(void **state)
+static inline int fx_setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
     char uri[512];
@@ -37,7 +37,7 @@ static int fx_setup(void **state)
     return 0;
 }
 
-static int fx_teardown(void **state)
+static inline int fx_teardown(void **state)
 {
     struct fx *f = *state;
     kiln_store_fail_after(-1);
@@ -51,7 +51,7 @@ static int fx_teardown(void **state)
 }
 
 /* Runs one statement (no results) on the store; asserts success. */
-static void fx_sql(struct fx *f, const char *sql)
+static inline void fx_sql(struct fx *f, const char *sql)
 {
     struct kiln_tx *tx;
     struct kiln_err err = { 0 };
@@ -62,7 +62,7 @@ static void fx_sql(struct fx *f, const char *sql)
 }
 
 /* One int64 from a query. */
-static int64_t fx_int(struct fx *f, const char *sql)
+static inline int64_t fx_int(struct fx *f, const char *sql)
 {
     struct kiln_tx *tx;
     struct kiln_stmt *st;
@@ -77,7 +77,7 @@ static int64_t fx_int(struct fx *f, const char *sql)
 }
 
 /* A run in experiment 0 with artifact_uri mlflow-artifacts:/0/<id>/artifacts. */
-static void fx_run(struct fx *f, const char *run_id)
+static inline void fx_run(struct fx *f, const char *run_id)
 {
     char sql[1024];
     snprintf(sql, sizeof(sql),
@@ -88,7 +88,7 @@ static void fx_run(struct fx *f, const char *run_id)
     fx_sql(f, sql);
 }
 
-static struct kiln_model_version *fx_version(struct fx *f, const char *name, const char *source,
+static inline struct kiln_model_version *fx_version(struct fx *f, const char *name, const char *source,
                                              const char *run_id)
 {
     struct kiln_mv_create_args a = { 0 };
@@ -103,7 +103,7 @@ static struct kiln_model_version *fx_version(struct fx *f, const char *name, con
     return v;
 }
 
-static void fx_model(struct fx *f, const char *name)
+static inline void fx_model(struct fx *f, const char *name)
 {
     struct kiln_err err = { 0 };
     if (kiln_rm_create(f->reg, f->arena, name, NULL, 0, NULL, "alice", NULL, &err) != KILN_OK)
