@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "registry/registry.h"
 #include "store/migrations/migrations.h"
 #include "store/store.h"
 #include "tracking/tracking.h"
@@ -49,6 +50,7 @@ static const char usage[] =
 
 static void server_free(struct kiln_server *srv)
 {
+    kiln_registry_free(srv->registry);
     kiln_store_close(srv->store);
     kiln_free(srv->artifacts_root);
     kiln_free(srv->default_artifact_root);
@@ -95,8 +97,11 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    rc = kiln_http_start(cfg, router, srv, &http, &err);
+    rc = kiln_registry_start(srv->registry, &err);
+    if (rc == KILN_OK)
+        rc = kiln_http_start(cfg, router, srv, &http, &err);
     if (rc != KILN_OK) {
+        kiln_registry_stop(srv->registry);
         kiln_router_free(router);
         return kiln_cli_fail_rc(rc, &err);
     }
@@ -111,6 +116,8 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
     }
     kiln_log_info("received %s: stopping (waiting up to %d s for requests in flight)",
                   sig == SIGINT ? "SIGINT" : "SIGTERM", grace_s);
+    /* Stopping the registry first answers parked long-polls, so they do not hold the stop. */
+    kiln_registry_stop(srv->registry);
     kiln_http_stop(http, grace_s * 1000);
     kiln_router_free(router);
     kiln_log_info("stopped");
@@ -176,6 +183,8 @@ int kiln_cmd_server(int argc, char **argv)
         rc = kiln_store_open(store_uri, kiln_schema_all, (int)workers + 2, &srv.store, &err);
     if (rc == KILN_OK)
         rc = kiln_tracking_init(srv.store, srv.default_artifact_root, &err);
+    if (rc == KILN_OK)
+        rc = kiln_registry_new(srv.store, NULL, &srv.registry, &err);
     if (rc != KILN_OK) {
         server_free(&srv);
         return kiln_cli_fail_rc(rc, &err);

@@ -3,6 +3,7 @@
  * written by the change that causes them (reg_event_append, util.c); webhook deliveries are
  * posted by the delivery thread (webhooks.c).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/str.h"
@@ -306,4 +307,37 @@ int kiln_webhook_deliveries(struct kiln_registry *reg, struct kiln_arena *arena,
     *out = list;
     *n = count;
     return KILN_OK;
+}
+
+void kiln_registry_event_write(struct kiln_jsonw *w, const struct kiln_registry_event *e)
+{
+    char v[24];
+    kiln_jsonw_obj_begin(w);
+    kiln_jsonw_kv_int(w, "id", e->id);
+    kiln_jsonw_kv_str(w, "type", e->type);
+    kiln_jsonw_kv_int(w, "time", e->time);
+    kiln_jsonw_key(w, "model");
+    if (e->model != NULL)
+        kiln_jsonw_str(w, e->model);
+    else
+        kiln_jsonw_null(w);
+    kiln_jsonw_key(w, "version");
+    if (e->version > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)e->version);
+        kiln_jsonw_str(w, v);
+    } else {
+        kiln_jsonw_null(w);
+    }
+    kiln_jsonw_key(w, "alias");
+    if (e->alias != NULL)
+        kiln_jsonw_str(w, e->alias);
+    else
+        kiln_jsonw_null(w);
+    kiln_jsonw_kv_str(w, "user", e->user_id != NULL ? e->user_id : "");
+    kiln_jsonw_key(w, "data");
+    if (e->payload != NULL)
+        kiln_jsonw_raw(w, e->payload, strlen(e->payload));
+    else
+        kiln_jsonw_raw(w, "{}", 2);
+    kiln_jsonw_obj_end(w);
 }

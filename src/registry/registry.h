@@ -599,6 +599,11 @@ int kiln_registry_events(struct kiln_registry *reg, struct kiln_arena *arena, in
                          int64_t limit, const char *types, const char *model,
                          struct kiln_registry_event **out /* OUT */, size_t *n /* OUT */,
                          int64_t *last_id /* OUT */, struct kiln_err *err);
+/*
+ * Writes an event as {"id", "type", "time", "model", "version", "alias", "user", "data"} (the
+ * event feed's and the webhooks' form; versions are strings, absent fields null).
+ */
+void kiln_registry_event_write(struct kiln_jsonw *w, const struct kiln_registry_event *e);
 /* The newest event id known to this process. */
 int64_t kiln_registry_last_event_id(struct kiln_registry *reg);
 

@@ -79,34 +79,8 @@ static int load_due(struct kiln_registry *reg, struct kiln_arena *arena, struct 
 static int body(const struct kiln_registry_event *e, struct kiln_buf *out)
 {
     struct kiln_jsonw w;
-    char v[24];
     kiln_jsonw_init(&w, out);
-    kiln_jsonw_obj_begin(&w);
-    kiln_jsonw_kv_int(&w, "id", e->id);
-    kiln_jsonw_kv_str(&w, "type", e->type);
-    kiln_jsonw_kv_int(&w, "time", e->time);
-    kiln_jsonw_key(&w, "model");
-    if (e->model != NULL)
-        kiln_jsonw_str(&w, e->model);
-    else
-        kiln_jsonw_null(&w);
-    kiln_jsonw_key(&w, "version");
-    if (e->version > 0) {
-        snprintf(v, sizeof(v), "%lld", (long long)e->version);
-        kiln_jsonw_str(&w, v);
-    } else {
-        kiln_jsonw_null(&w);
-    }
-    kiln_jsonw_key(&w, "alias");
-    if (e->alias != NULL)
-        kiln_jsonw_str(&w, e->alias);
-    else
-        kiln_jsonw_null(&w);
-    kiln_jsonw_kv_str(&w, "user", e->user_id != NULL ? e->user_id : "");
-    kiln_jsonw_key(&w, "data");
-    kiln_jsonw_raw(&w, e->payload != NULL ? e->payload : "{}",
-                   e->payload != NULL ? strlen(e->payload) : 2);
-    kiln_jsonw_obj_end(&w);
+    kiln_registry_event_write(&w, e);
     return kiln_jsonw_finish(&w);
 }
 
