@@ -72,5 +72,10 @@ int kiln_api_empty(struct kiln_http_resp *resp);
 int kiln_api_mlflow_experiments_routes(struct kiln_router *r);
 /* Model registry: MLflow registered-models/model-versions and kiln's native registry API. */
 int kiln_api_registry_routes(struct kiln_router *r);
+int kiln_api_mlflow_runs_routes(struct kiln_router *r);
+int kiln_api_mlflow_run_log_routes(struct kiln_router *r);
+int kiln_api_mlflow_metrics_routes(struct kiln_router *r);
+int kiln_api_mlflow_artifacts_routes(struct kiln_router *r);
+int kiln_api_mlflow_logged_models_routes(struct kiln_router *r);
 
 #endif

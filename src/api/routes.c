@@ -50,6 +50,16 @@ int kiln_api_router_new(struct kiln_server *srv, struct kiln_router **out, struc
     if (rc == KILN_OK)
         rc = kiln_api_mlflow_experiments_routes(r);
     if (rc == KILN_OK)
+        rc = kiln_api_mlflow_runs_routes(r);
+    if (rc == KILN_OK)
+        rc = kiln_api_mlflow_run_log_routes(r);
+    if (rc == KILN_OK)
+        rc = kiln_api_mlflow_metrics_routes(r);
+    if (rc == KILN_OK)
+        rc = kiln_api_mlflow_artifacts_routes(r);
+    if (rc == KILN_OK)
+        rc = kiln_api_mlflow_logged_models_routes(r);
+    if (rc == KILN_OK)
         rc = kiln_api_registry_routes(r);
     if (rc != KILN_OK) {
         kiln_router_free(r);

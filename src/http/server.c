@@ -357,7 +357,14 @@ int kiln_http_start(const struct kiln_http_config *cfg, struct kiln_router *rout
         return rc;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    flags |= pool > 0 ? MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
+    /*
+     * poll(), not epoll, for the worker pool: libmicrohttpd 0.9.75's internal edge-triggered
+     * epoll can miss a client's FIN that arrives together with the last body bytes, leaving
+     * the connection in CLOSE_WAIT until the idle timeout; an aborted upload then keeps its
+     * temporary file and a graceful stop waits for it (tests/e2e/test_artifacts.py reproduces
+     * it). Level-triggered poll sees the close at once.
+     */
+    flags |= pool > 0 ? MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME
                       : (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL);
 
     s = kiln_calloc(1, sizeof(*s));

@@ -1,5 +1,10 @@
 /*
- * experiments.c - creating and reading experiments (tracking.h).
+ * experiments.c - experiments: create, read, rename, delete/restore (with the cascade to their
+ * runs) and tags (tracking.h). Search is in experiments_search.c.
+ *
+ * Lifecycle: active -> deleted (delete; its active runs are deleted at the same instant, which
+ * is recorded as the experiment's last_update_time) -> active (restore; exactly the runs whose
+ * deleted_time is at or after that instant come back). Every function is one transaction.
  *
  * Ids are assigned as max(id) + 1 inside the write transaction (the Default experiment is 0),
  * so they are dense and never reused while the experiment row exists, matching MLflow's
@@ -11,7 +16,7 @@
 #include "core/str.h"
 #include "core/time.h"
 #include "store/store.h"
-#include "tracking/tracking.h"
+#include "tracking/tracking_int.h"
 
 #define EXPERIMENT_NAME_MAX 500
 #define ARTIFACT_LOCATION_MAX 2048
@@ -87,11 +92,32 @@ static int insert_tags(struct kiln_tx *tx, int64_t id, const struct kiln_kv *tag
         kiln_stmt_reset(st);
         kiln_stmt_bind_int64(st, 1, id);
         kiln_stmt_bind_text(st, 2, tags[i].key);
-        kiln_stmt_bind_text(st, 3, tags[i].value);
+        kiln_stmt_bind_text(st, 3, tags[i].value != NULL ? tags[i].value : "");
         rc = kiln_stmt_step(st, err);
     }
     kiln_stmt_finish(st);
     return rc < 0 ? rc : KILN_OK;
+}
+
+/* Experiment tag rules: MLflow's key rule, values of at most 5000 characters (an error). */
+static int check_tags(const struct kiln_kv *tags, size_t n, struct kiln_err *err)
+{
+    char path[40];
+    for (size_t i = 0; i < n; i++) {
+        const char *v = tags[i].value != NULL ? tags[i].value : "";
+        size_t chars = kiln_utf8_chars(v, strlen(v));
+        int rc;
+        snprintf(path, sizeof(path), "tags[%zu].key", i);
+        rc = kiln_validate_key("Tag", path, tags[i].key, err);
+        if (rc != KILN_OK)
+            return rc;
+        if (chars > KILN_EXPERIMENT_TAG_VALUE_MAX)
+            return kiln_err_set(err, KILN_EINVAL,
+                                "Tag value '%.40s...' had length %zu, which exceeded length "
+                                "limit of %d (parameter 'tags[%zu].value')",
+                                v, chars, KILN_EXPERIMENT_TAG_VALUE_MAX, i);
+    }
+    return KILN_OK;
 }
 
 int kiln_experiment_create(struct kiln_store *store, const char *name,
@@ -105,6 +131,9 @@ int kiln_experiment_create(struct kiln_store *store, const char *name,
     int rc;
 
     rc = kiln_validate_experiment_name(name, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = check_tags(tags, ntags, err);
     if (rc != KILN_OK)
         return rc;
     if (artifact_location != NULL && *artifact_location != '\0') {
@@ -169,8 +198,8 @@ fail:
     return rc;
 }
 
-static int load_tags(struct kiln_tx *tx, struct kiln_arena *arena, struct kiln_experiment *e,
-                     struct kiln_err *err)
+int trk_load_experiment_tags(struct kiln_tx *tx, struct kiln_arena *arena,
+                             struct kiln_experiment *e, struct kiln_err *err)
 {
     struct kiln_stmt *st;
     size_t cap = 0;
@@ -247,7 +276,7 @@ static int get_where(struct kiln_store *store, struct kiln_arena *arena, const c
     }
     kiln_stmt_finish(st);
     if (rc == KILN_OK)
-        rc = load_tags(tx, arena, e, err);
+        rc = trk_load_experiment_tags(tx, arena, e, err);
 out:
     kiln_store_rollback(tx);
     if (rc == KILN_OK)
@@ -271,4 +300,208 @@ int kiln_experiment_get_by_name(struct kiln_store *store, struct kiln_arena *are
                                 struct kiln_err *err)
 {
     return get_where(store, arena, EXPERIMENT_COLUMNS "WHERE name = ?", 0, name, out, err);
+}
+
+/* ---- changes ---------------------------------------------------------------------------- */
+
+/* Reads the lifecycle stage and last update time of an experiment inside tx. */
+static int experiment_state(struct kiln_tx *tx, int64_t id, int *deleted, int64_t *updated,
+                            struct kiln_err *err)
+{
+    struct kiln_stmt *st;
+    int rc = kiln_tx_prepare(
+        tx, "SELECT lifecycle_stage, last_update_time FROM experiments WHERE experiment_id = ?",
+        &st, err);
+    if (rc != KILN_OK)
+        return rc;
+    kiln_stmt_bind_int64(st, 1, id);
+    rc = kiln_stmt_step(st, err);
+    if (rc == KILN_STMT_ROW) {
+        const char *stage = kiln_stmt_text(st, 0);
+        *deleted = stage != NULL && strcmp(stage, "deleted") == 0;
+        if (updated != NULL)
+            *updated = kiln_stmt_int64(st, 1);
+        rc = KILN_OK;
+    } else if (rc == KILN_STMT_DONE) {
+        rc = kiln_err_set(err, KILN_ENOENT, "No Experiment with id=%lld exists", (long long)id);
+    }
+    kiln_stmt_finish(st);
+    return rc;
+}
+
+/* Runs one statement binding (text a, int64 id) or (int64 id) when a is NULL. */
+static int exec_id(struct kiln_tx *tx, const char *sql, const char *a, int64_t x, int64_t id,
+                   struct kiln_err *err)
+{
+    struct kiln_stmt *st;
+    int i = 1, rc = kiln_tx_prepare(tx, sql, &st, err);
+    if (rc != KILN_OK)
+        return rc;
+    if (a != NULL)
+        kiln_stmt_bind_text(st, i++, a);
+    if (x >= 0)
+        kiln_stmt_bind_int64(st, i++, x);
+    kiln_stmt_bind_int64(st, i, id);
+    rc = kiln_stmt_step(st, err);
+    kiln_stmt_finish(st);
+    return rc < 0 ? rc : KILN_OK;
+}
+
+static int end_tx(struct kiln_tx *tx, int rc, struct kiln_err *err)
+{
+    if (rc != KILN_OK) {
+        kiln_store_rollback(tx);
+        return rc;
+    }
+    return kiln_store_commit(tx, err);
+}
+
+int kiln_experiment_rename(struct kiln_store *store, int64_t id, const char *new_name,
+                           struct kiln_err *err)
+{
+    struct kiln_tx *tx;
+    int deleted = 0;
+    int rc = kiln_validate_experiment_name(new_name, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = kiln_store_begin(store, KILN_TX_WRITE, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = experiment_state(tx, id, &deleted, NULL, err);
+    if (rc == KILN_OK && deleted)
+        rc = kiln_err_set(err, KILN_ESTATE, "Cannot rename a non-active experiment.");
+    if (rc == KILN_OK) {
+        rc = exec_id(tx,
+                     "UPDATE experiments SET name = ?, last_update_time = ? "
+                     "WHERE experiment_id = ?",
+                     new_name, kiln_now_ms(), id, err);
+        if (rc == KILN_EEXIST)
+            kiln_err_set(err, rc, "Experiment(name=%s) already exists.", new_name);
+    }
+    return end_tx(tx, rc, err);
+}
+
+int kiln_experiment_delete(struct kiln_store *store, int64_t id, struct kiln_err *err)
+{
+    struct kiln_tx *tx;
+    int64_t now = kiln_now_ms();
+    int deleted = 0, rc;
+
+    if (id == KILN_DEFAULT_EXPERIMENT_ID)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "Cannot delete the default experiment '0'. This is an internally "
+                            "reserved experiment.");
+    rc = kiln_store_begin(store, KILN_TX_WRITE, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = experiment_state(tx, id, &deleted, NULL, err);
+    if (rc == KILN_OK && deleted)
+        rc = kiln_err_set(err, KILN_ENOENT, "No active Experiment with id=%lld exists",
+                          (long long)id);
+    if (rc == KILN_OK)
+        rc = exec_id(tx,
+                     "UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? "
+                     "WHERE experiment_id = ?",
+                     NULL, now, id, err);
+    if (rc == KILN_OK)
+        rc = exec_id(tx,
+                     "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? "
+                     "WHERE experiment_id = ? AND lifecycle_stage = 'active'",
+                     NULL, now, id, err);
+    return end_tx(tx, rc, err);
+}
+
+int kiln_experiment_restore(struct kiln_store *store, int64_t id, struct kiln_err *err)
+{
+    struct kiln_tx *tx;
+    int64_t deleted_at = 0;
+    int deleted = 0, rc;
+
+    rc = kiln_store_begin(store, KILN_TX_WRITE, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = experiment_state(tx, id, &deleted, &deleted_at, err);
+    if (rc == KILN_OK && !deleted)
+        rc = kiln_err_set(err, KILN_ENOENT,
+                          "No deleted Experiment with id=%lld exists: it is already active",
+                          (long long)id);
+    /* Only the runs the experiment's deletion marked deleted come back. */
+    if (rc == KILN_OK)
+        rc = exec_id(tx,
+                     "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL "
+                     "WHERE deleted_time >= ? AND experiment_id = ? AND "
+                     "lifecycle_stage = 'deleted'",
+                     NULL, deleted_at, id, err);
+    if (rc == KILN_OK)
+        rc = exec_id(tx,
+                     "UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? "
+                     "WHERE experiment_id = ?",
+                     NULL, kiln_now_ms(), id, err);
+    return end_tx(tx, rc, err);
+}
+
+/* Begins a write transaction on an existing, active experiment. */
+static int begin_active(struct kiln_store *store, int64_t id, struct kiln_tx **tx,
+                        struct kiln_err *err)
+{
+    int deleted = 0;
+    int rc = kiln_store_begin(store, KILN_TX_WRITE, tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = experiment_state(*tx, id, &deleted, NULL, err);
+    if (rc == KILN_OK && deleted)
+        rc = kiln_err_set(err, KILN_EINVAL,
+                          "The experiment %lld must be in the 'active' state. Current state is "
+                          "deleted.",
+                          (long long)id);
+    if (rc != KILN_OK) {
+        kiln_store_rollback(*tx);
+        *tx = NULL;
+    }
+    return rc;
+}
+
+int kiln_experiment_set_tag(struct kiln_store *store, int64_t id, const char *key,
+                            const char *value, struct kiln_err *err)
+{
+    struct kiln_tx *tx;
+    struct kiln_kv tag;
+    int rc = kiln_validate_key("Tag", "key", key, err);
+
+    if (value == NULL)
+        value = "";
+    if (rc == KILN_OK && kiln_utf8_chars(value, strlen(value)) > KILN_EXPERIMENT_TAG_VALUE_MAX)
+        rc = kiln_err_set(err, KILN_EINVAL,
+                          "Tag value '%.40s...' had length %zu, which exceeded length limit of "
+                          "%d (parameter 'value')",
+                          value, kiln_utf8_chars(value, strlen(value)),
+                          KILN_EXPERIMENT_TAG_VALUE_MAX);
+    if (rc != KILN_OK)
+        return rc;
+    rc = begin_active(store, id, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    tag.key = key;
+    tag.value = value;
+    rc = insert_tags(tx, id, &tag, 1, err);
+    return end_tx(tx, rc, err);
+}
+
+int kiln_experiment_delete_tag(struct kiln_store *store, int64_t id, const char *key,
+                               struct kiln_err *err)
+{
+    struct kiln_tx *tx;
+    int rc;
+
+    if (key == NULL || *key == '\0')
+        return kiln_err_set(err, KILN_EINVAL, "Missing value for required parameter 'key'");
+    rc = begin_active(store, id, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = exec_id(tx, "DELETE FROM experiment_tags WHERE key = ? AND experiment_id = ?", key, -1, id,
+                 err);
+    if (rc == KILN_OK && kiln_tx_changes(tx) == 0)
+        rc = kiln_err_set(err, KILN_ENOENT, "No tag with name: %.64s in experiment with id %lld",
+                          key, (long long)id);
+    return end_tx(tx, rc, err);
 }

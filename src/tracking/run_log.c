@@ -1,0 +1,381 @@
+/*
+ * run_log.c - logging to runs: metrics, params, tags and log-batch (tracking.h).
+ *
+ * Semantics (mlflow-api.md §6):
+ *   - metric history is append-only; an exact duplicate (key, value, timestamp, step) is
+ *     dropped by the primary key; latest_metrics keeps, per key, the row with the greatest
+ *     (step, timestamp, value), maintained by one upsert whose WHERE compares the row values;
+ *     NaN is stored as value 0 with is_nan = 1 (SQL has no NaN), infinities as they are;
+ *   - params are write-once: the same value again is a no-op, another value is refused;
+ *   - tags are upserted, mlflow.runName also renames the run.
+ *
+ * log-batch is the hot path (thousands of requests a second): validation runs first with no
+ * allocation, then one write transaction executes cached prepared statements, reset between
+ * rows; nothing is allocated per row. Any failure rolls the whole batch back.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tracking/tracking_int.h"
+
+#define SQL_INSERT_METRIC                                                            \
+    "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id, " \
+    "dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+#define SQL_UPSERT_LATEST                                                                   \
+    "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) "           \
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET "                  \
+    "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, "        \
+    "is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp, excluded.value) > " \
+    "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"
+#define SQL_MODEL_METRIC                                                                \
+    "INSERT INTO logged_model_metrics (model_id, key, value, is_nan, timestamp, step, " \
+    "run_uuid, dataset_name, dataset_digest) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? "         \
+    "WHERE EXISTS (SELECT 1 FROM logged_models WHERE model_id = ?) ON CONFLICT DO NOTHING"
+#define SQL_INSERT_PARAM                                          \
+    "INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?) " \
+    "ON CONFLICT (run_uuid, key) DO NOTHING"
+
+static int check_metric(const struct kiln_metric *m, const char *path, struct kiln_err *err)
+{
+    int rc = kiln_validate_key("Metric", path, m->key, err);
+    if (rc != KILN_OK)
+        return rc;
+    if (m->timestamp < 0)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "Got invalid timestamp %lld for metric '%.64s' (value=%g). Timestamp "
+                            "must be a nonnegative long (64-bit integer)",
+                            (long long)m->timestamp, m->key, m->value);
+    return KILN_OK;
+}
+
+/* Statements a metric write needs, prepared once per transaction. */
+struct metric_stmts {
+    struct kiln_stmt *insert, *latest, *model;
+};
+
+static void metric_stmts_finish(struct metric_stmts *s)
+{
+    kiln_stmt_finish(s->insert);
+    kiln_stmt_finish(s->latest);
+    kiln_stmt_finish(s->model);
+}
+
+static int write_metric(struct kiln_tx *tx, struct metric_stmts *s, const char *run_id,
+                        const struct kiln_metric *m, struct kiln_err *err)
+{
+    int is_nan = isnan(m->value) ? 1 : 0;
+    double v = is_nan ? 0.0 : m->value;
+    int rc;
+
+    if (s->insert == NULL) {
+        rc = kiln_tx_prepare(tx, SQL_INSERT_METRIC, &s->insert, err);
+        if (rc == KILN_OK)
+            rc = kiln_tx_prepare(tx, SQL_UPSERT_LATEST, &s->latest, err);
+        if (rc != KILN_OK)
+            return rc;
+    }
+    kiln_stmt_reset(s->insert);
+    kiln_stmt_bind_text(s->insert, 1, run_id);
+    kiln_stmt_bind_text(s->insert, 2, m->key);
+    kiln_stmt_bind_double(s->insert, 3, v);
+    kiln_stmt_bind_int64(s->insert, 4, m->timestamp);
+    kiln_stmt_bind_int64(s->insert, 5, m->step);
+    kiln_stmt_bind_int64(s->insert, 6, is_nan);
+    kiln_stmt_bind_text(s->insert, 7, m->model_id);
+    kiln_stmt_bind_text(s->insert, 8, m->dataset_name);
+    kiln_stmt_bind_text(s->insert, 9, m->dataset_digest);
+    rc = kiln_stmt_step(s->insert, err);
+    if (rc < 0)
+        return rc;
+    if (kiln_tx_changes(tx) == 0)
+        return KILN_OK; /* exact duplicate: history and latest unchanged */
+    kiln_stmt_reset(s->latest);
+    kiln_stmt_bind_text(s->latest, 1, run_id);
+    kiln_stmt_bind_text(s->latest, 2, m->key);
+    kiln_stmt_bind_double(s->latest, 3, v);
+    kiln_stmt_bind_int64(s->latest, 4, m->timestamp);
+    kiln_stmt_bind_int64(s->latest, 5, m->step);
+    kiln_stmt_bind_int64(s->latest, 6, is_nan);
+    rc = kiln_stmt_step(s->latest, err);
+    if (rc < 0)
+        return rc;
+    if (m->model_id == NULL || *m->model_id == '\0')
+        return KILN_OK;
+    /* A metric logged for a logged model is also recorded on that model (when it exists). */
+    if (s->model == NULL) {
+        rc = kiln_tx_prepare(tx, SQL_MODEL_METRIC, &s->model, err);
+        if (rc != KILN_OK)
+            return rc;
+    }
+    kiln_stmt_reset(s->model);
+    kiln_stmt_bind_text(s->model, 1, m->model_id);
+    kiln_stmt_bind_text(s->model, 2, m->key);
+    kiln_stmt_bind_double(s->model, 3, v);
+    kiln_stmt_bind_int64(s->model, 4, is_nan);
+    kiln_stmt_bind_int64(s->model, 5, m->timestamp);
+    kiln_stmt_bind_int64(s->model, 6, m->step);
+    kiln_stmt_bind_text(s->model, 7, run_id);
+    kiln_stmt_bind_text(s->model, 8, m->dataset_name);
+    kiln_stmt_bind_text(s->model, 9, m->dataset_digest);
+    kiln_stmt_bind_text(s->model, 10, m->model_id);
+    rc = kiln_stmt_step(s->model, err);
+    return rc < 0 ? rc : KILN_OK;
+}
+
+/*
+ * Inserts a param unless present; a present param with another value is refused. `ins` is
+ * prepared by the caller (kept across a batch).
+ */
+static int write_param(struct kiln_tx *tx, struct kiln_stmt *ins, const char *run_id,
+                       const char *key, const char *value, size_t len, struct kiln_err *err)
+{
+    struct kiln_stmt *st;
+    int rc;
+
+    kiln_stmt_reset(ins);
+    kiln_stmt_bind_text(ins, 1, run_id);
+    kiln_stmt_bind_text(ins, 2, key);
+    kiln_stmt_bind_textn(ins, 3, value, len);
+    rc = kiln_stmt_step(ins, err);
+    if (rc < 0)
+        return rc;
+    if (kiln_tx_changes(tx) > 0)
+        return KILN_OK;
+    rc = kiln_tx_prepare(tx, "SELECT value FROM params WHERE run_uuid = ? AND key = ?", &st, err);
+    if (rc != KILN_OK)
+        return rc;
+    kiln_stmt_bind_text(st, 1, run_id);
+    kiln_stmt_bind_text(st, 2, key);
+    rc = kiln_stmt_step(st, err);
+    if (rc == KILN_STMT_ROW) {
+        const char *old = kiln_stmt_text(st, 0);
+        size_t oldlen = kiln_stmt_bytes(st, 0);
+        rc = KILN_OK;
+        if (old == NULL || oldlen != len || memcmp(old, value, len) != 0)
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "Changing param values is not allowed. Param with key='%.64s' was "
+                              "already logged with value='%.40s' for run ID='%.32s'. Attempted "
+                              "logging new value '%.40s'.",
+                              key, old != NULL ? old : "", run_id, value);
+    } else if (rc == KILN_STMT_DONE) {
+        rc = kiln_err_set(err, KILN_EINTERNAL, "param '%.64s' neither inserted nor found", key);
+    }
+    kiln_stmt_finish(st);
+    return rc;
+}
+
+/* Begins a write transaction on an active run. */
+static int begin_on_run(struct kiln_store *store, const char *run_id, struct kiln_tx **tx,
+                        struct kiln_err *err)
+{
+    int rc = kiln_store_begin(store, KILN_TX_WRITE, tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = trk_check_run(*tx, run_id, 1, NULL, err);
+    if (rc != KILN_OK) {
+        kiln_store_rollback(*tx);
+        *tx = NULL;
+    }
+    return rc;
+}
+
+static int finish(struct kiln_tx *tx, int rc, struct kiln_err *err)
+{
+    if (rc != KILN_OK) {
+        kiln_store_rollback(tx);
+        return rc;
+    }
+    return kiln_store_commit(tx, err);
+}
+
+int kiln_run_log_metric(struct kiln_store *store, const char *run_id, const struct kiln_metric *m,
+                        struct kiln_err *err)
+{
+    struct metric_stmts s = { NULL, NULL, NULL };
+    struct kiln_tx *tx;
+    int rc = check_metric(m, "key", err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = begin_on_run(store, run_id, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = write_metric(tx, &s, run_id, m, err);
+    metric_stmts_finish(&s);
+    return finish(tx, rc, err);
+}
+
+int kiln_run_log_param(struct kiln_store *store, const char *run_id, const char *key,
+                       const char *value, struct kiln_err *err)
+{
+    struct kiln_tx *tx;
+    struct kiln_stmt *ins;
+    size_t len;
+    int rc = kiln_validate_key("Param", "key", key, err);
+
+    if (value == NULL)
+        value = "";
+    if (rc == KILN_OK)
+        rc = trk_check_value("Param value", "value", value, KILN_PARAM_VALUE_MAX, 1, &len, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = begin_on_run(store, run_id, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
+    if (rc == KILN_OK) {
+        rc = write_param(tx, ins, run_id, key, value, len, err);
+        kiln_stmt_finish(ins);
+    }
+    return finish(tx, rc, err);
+}
+
+int kiln_run_set_tag(struct kiln_store *store, const char *run_id, const char *key,
+                     const char *value, struct kiln_err *err)
+{
+    struct kiln_tx *tx;
+    size_t len;
+    int rc = kiln_validate_key("Tag", "key", key, err);
+
+    if (value == NULL)
+        value = "";
+    if (rc == KILN_OK)
+        rc = trk_check_value("Tag value", "value", value, KILN_RUN_TAG_VALUE_MAX, 1, &len, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = begin_on_run(store, run_id, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = trk_set_run_tag(tx, run_id, key, value, len, err);
+    return finish(tx, rc, err);
+}
+
+int kiln_run_delete_tag(struct kiln_store *store, const char *run_id, const char *key,
+                        struct kiln_err *err)
+{
+    struct kiln_tx *tx;
+    struct kiln_stmt *st;
+    int rc;
+
+    if (key == NULL || *key == '\0')
+        return kiln_err_set(err, KILN_EINVAL, "Missing value for required parameter 'key'");
+    rc = begin_on_run(store, run_id, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = kiln_tx_prepare(tx, "DELETE FROM tags WHERE run_uuid = ? AND key = ?", &st, err);
+    if (rc == KILN_OK) {
+        kiln_stmt_bind_text(st, 1, run_id);
+        kiln_stmt_bind_text(st, 2, key);
+        rc = kiln_stmt_step(st, err);
+        kiln_stmt_finish(st);
+        if (rc >= 0)
+            rc = kiln_tx_changes(tx) > 0
+                     ? KILN_OK
+                     : kiln_err_set(err, KILN_ENOENT,
+                                    "No tag with name: %.64s in run with id %.32s", key, run_id);
+    }
+    return finish(tx, rc, err);
+}
+
+/* The batch limits of §6, with MLflow's messages. */
+static int check_batch_limits(size_t nm, size_t np, size_t nt, struct kiln_err *err)
+{
+    if (nm > KILN_BATCH_MAX_METRICS)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "A batch logging request can contain at most %d metrics. Got %zu "
+                            "metrics. Please split up metrics across multiple requests and try "
+                            "again.",
+                            KILN_BATCH_MAX_METRICS, nm);
+    if (np > KILN_BATCH_MAX_PARAMS)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "A batch logging request can contain at most %d params. Got %zu "
+                            "params. Please split up params across multiple requests and try "
+                            "again.",
+                            KILN_BATCH_MAX_PARAMS, np);
+    if (nt > KILN_BATCH_MAX_TAGS)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "A batch logging request can contain at most %d tags. Got %zu tags. "
+                            "Please split up tags across multiple requests and try again.",
+                            KILN_BATCH_MAX_TAGS, nt);
+    if (nm + np + nt > KILN_BATCH_MAX_TOTAL)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "A batch logging request can contain at most %d total metrics, "
+                            "params, and tags. Got %zu metrics, %zu params, and %zu tags. Please "
+                            "split up the data across multiple requests and try again.",
+                            KILN_BATCH_MAX_TOTAL, nm, np, nt);
+    return KILN_OK;
+}
+
+/*
+ * Validates a batch without allocating. plen/tlen (caller arrays) receive the byte lengths of
+ * param and tag values after MLflow's truncation.
+ */
+static int check_batch(const struct kiln_metric *metrics, size_t nm, const struct kiln_kv *params,
+                       size_t np, const struct kiln_kv *tags, size_t nt, size_t *plen, size_t *tlen,
+                       struct kiln_err *err)
+{
+    char path[40];
+    int rc = check_batch_limits(nm, np, nt, err);
+
+    for (size_t i = 0; rc == KILN_OK && i < nm; i++) {
+        snprintf(path, sizeof(path), "metrics[%zu].key", i);
+        rc = check_metric(&metrics[i], path, err);
+    }
+    for (size_t i = 0; rc == KILN_OK && i < np; i++) {
+        snprintf(path, sizeof(path), "params[%zu].key", i);
+        rc = kiln_validate_key("Param", path, params[i].key, err);
+        if (rc == KILN_OK) {
+            snprintf(path, sizeof(path), "params[%zu].value", i);
+            rc = trk_check_value("Param value", path, params[i].value, KILN_PARAM_VALUE_MAX, 1,
+                                 &plen[i], err);
+        }
+        for (size_t j = 0; rc == KILN_OK && j < i; j++)
+            if (strcmp(params[i].key, params[j].key) == 0)
+                rc = kiln_err_set(err, KILN_EINVAL,
+                                  "Duplicate parameter keys have been submitted: ['%.64s']. Please "
+                                  "ensure the request contains only one param value per param "
+                                  "key.",
+                                  params[i].key);
+    }
+    for (size_t i = 0; rc == KILN_OK && i < nt; i++) {
+        snprintf(path, sizeof(path), "tags[%zu].key", i);
+        rc = kiln_validate_key("Tag", path, tags[i].key, err);
+        if (rc == KILN_OK) {
+            snprintf(path, sizeof(path), "tags[%zu].value", i);
+            rc = trk_check_value("Tag value", path, tags[i].value, KILN_RUN_TAG_VALUE_MAX, 1,
+                                 &tlen[i], err);
+        }
+    }
+    return rc;
+}
+
+int kiln_run_log_batch(struct kiln_store *store, const char *run_id,
+                       const struct kiln_metric *metrics, size_t nmetrics,
+                       const struct kiln_kv *params, size_t nparams, const struct kiln_kv *tags,
+                       size_t ntags, struct kiln_err *err)
+{
+    size_t plen[KILN_BATCH_MAX_PARAMS], tlen[KILN_BATCH_MAX_TAGS];
+    struct metric_stmts ms = { NULL, NULL, NULL };
+    struct kiln_stmt *ins = NULL;
+    struct kiln_tx *tx;
+    int rc = check_batch(metrics, nmetrics, params, nparams, tags, ntags, plen, tlen, err);
+
+    if (rc != KILN_OK)
+        return rc;
+    rc = begin_on_run(store, run_id, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    if (nparams > 0)
+        rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
+    for (size_t i = 0; rc == KILN_OK && i < nparams; i++)
+        rc = write_param(tx, ins, run_id, params[i].key,
+                         params[i].value != NULL ? params[i].value : "", plen[i], err);
+    kiln_stmt_finish(ins);
+    for (size_t i = 0; rc == KILN_OK && i < nmetrics; i++)
+        rc = write_metric(tx, &ms, run_id, &metrics[i], err);
+    metric_stmts_finish(&ms);
+    for (size_t i = 0; rc == KILN_OK && i < ntags; i++)
+        rc = trk_set_run_tag(tx, run_id, tags[i].key, tags[i].value != NULL ? tags[i].value : "",
+                             tlen[i], err);
+    return finish(tx, rc, err);
+}

@@ -1,0 +1,208 @@
+/*
+ * runs_search.c - /runs/search with the full filter grammar (search_filter.h), order_by on
+ * metrics, params, tags and attributes, view types and offset page tokens.
+ *
+ * Two phases. Phase 1 selects only run ids, in order, one row past the page:
+ *
+ *   SELECT runs.run_uuid FROM runs
+ *     LEFT JOIN latest_metrics o0 ON o0.run_uuid = runs.run_uuid AND o0.key = ?   -- per order
+ *   WHERE runs.experiment_id IN (?, ...) AND runs.lifecycle_stage = 'active' AND (<filter>)
+ *   ORDER BY <keys>, runs.start_time DESC, runs.run_uuid ASC LIMIT ? OFFSET ?
+ *
+ * so the sorter carries narrow rows and SQLite's bounded top-N sort applies. Phase 2 reads
+ * each run of the page with its data through the cached point-lookup statements, all inside
+ * the same read transaction (one consistent snapshot).
+ *
+ * Order semantics (MLflow): a run lacking the sort key sorts last in either direction; for
+ * metrics NaN sorts after every number and before missing values. Ties and the default order
+ * are start_time DESC then run_id ASC.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tracking/search_filter.h"
+#include "tracking/tracking_int.h"
+
+#define MAX_ORDER_BY 10
+
+static int add_order_join(struct kiln_sql *q, const struct kiln_sf_order *o, const char *alias)
+{
+    const char *table = o->kind == KILN_SF_METRIC  ? "latest_metrics"
+                        : o->kind == KILN_SF_PARAM ? "params"
+                                                   : "tags";
+    kiln_sql_add(q, " LEFT JOIN ");
+    kiln_sql_add(q, table);
+    kiln_sql_add(q, " ");
+    kiln_sql_add(q, alias);
+    kiln_sql_add(q, " ON ");
+    kiln_sql_add(q, alias);
+    kiln_sql_add(q, ".run_uuid = runs.run_uuid AND ");
+    kiln_sql_add(q, alias);
+    kiln_sql_add(q, ".key = ");
+    return kiln_sql_text(q, o->key);
+}
+
+static void add_order_key(struct kiln_sql *q, const struct kiln_sf_order *o, const char *alias)
+{
+    const char *dir = o->desc ? " DESC" : " ASC";
+    if (o->kind == KILN_SF_ATTR) {
+        kiln_sql_add(q, "(");
+        kiln_sql_add(q, o->field->column);
+        kiln_sql_add(q, " IS NULL), ");
+        kiln_sql_add(q, o->field->column);
+        kiln_sql_add(q, dir);
+        return;
+    }
+    if (o->kind == KILN_SF_METRIC) {
+        kiln_sql_add(q, "CASE WHEN ");
+        kiln_sql_add(q, alias);
+        kiln_sql_add(q, ".run_uuid IS NULL THEN 2 WHEN ");
+        kiln_sql_add(q, alias);
+        kiln_sql_add(q, ".is_nan = 1 THEN 1 ELSE 0 END, ");
+    } else {
+        kiln_sql_add(q, "(");
+        kiln_sql_add(q, alias);
+        kiln_sql_add(q, ".run_uuid IS NULL), ");
+    }
+    kiln_sql_add(q, alias);
+    kiln_sql_add(q, ".value");
+    kiln_sql_add(q, dir);
+}
+
+/* Builds phase 1's SQL into q. */
+static int build_query(struct kiln_sql *q, struct kiln_arena *arena,
+                       const struct kiln_run_query *rq, const struct kiln_sf_filter *f,
+                       int64_t limit, int64_t offset, struct kiln_err *err)
+{
+    struct kiln_sf_order orders[MAX_ORDER_BY];
+    char alias[8];
+    int has_start = 0, has_id = 0, rc;
+
+    if (rq->norder_by > MAX_ORDER_BY)
+        return kiln_err_set(err, KILN_EINVAL, "Too many order_by clauses (at most %d)",
+                            MAX_ORDER_BY);
+    for (size_t i = 0; i < rq->norder_by; i++) {
+        rc = kiln_sf_parse_order_by(rq->order_by[i], &kiln_sf_schema_runs, arena, &orders[i], err);
+        if (rc != KILN_OK)
+            return rc;
+    }
+    kiln_sql_add(q, "SELECT runs.run_uuid FROM runs");
+    for (size_t i = 0; i < rq->norder_by; i++) {
+        snprintf(alias, sizeof(alias), "o%zu", i);
+        if (orders[i].kind != KILN_SF_ATTR)
+            add_order_join(q, &orders[i], alias);
+    }
+    kiln_sql_add(q, " WHERE runs.experiment_id IN (");
+    for (size_t i = 0; i < rq->nexperiments; i++) {
+        if (i > 0)
+            kiln_sql_add(q, ", ");
+        kiln_sql_int64(q, rq->experiment_ids[i]);
+    }
+    kiln_sql_add(q, ")");
+    trk_add_view(q, "runs.lifecycle_stage",
+                 rq->view_type != 0 ? rq->view_type : KILN_VIEW_ACTIVE_ONLY);
+    rc = kiln_sf_to_sql(f, &kiln_sf_schema_runs, q, err);
+    if (rc != KILN_OK)
+        return rc;
+    kiln_sql_add(q, " ORDER BY ");
+    for (size_t i = 0; i < rq->norder_by; i++) {
+        snprintf(alias, sizeof(alias), "o%zu", i);
+        add_order_key(q, &orders[i], alias);
+        kiln_sql_add(q, ", ");
+        if (orders[i].kind == KILN_SF_ATTR && strcmp(orders[i].key, "start_time") == 0)
+            has_start = 1;
+        if (orders[i].kind == KILN_SF_ATTR && strcmp(orders[i].key, "run_id") == 0)
+            has_id = 1;
+    }
+    if (!has_start)
+        kiln_sql_add(q, "runs.start_time DESC, ");
+    kiln_sql_add(q, has_id ? "1" : "runs.run_uuid ASC");
+    kiln_sql_add(q, " LIMIT ");
+    kiln_sql_int64(q, limit);
+    kiln_sql_add(q, " OFFSET ");
+    kiln_sql_int64(q, offset);
+    if (kiln_sql_status(q) != KILN_OK)
+        return kiln_err_set(err, kiln_sql_status(q) == KILN_ENOMEM ? KILN_ENOMEM : KILN_EINVAL,
+                            "cannot build the search query: %s", kiln_strerror(kiln_sql_status(q)));
+    return KILN_OK;
+}
+
+/* Phase 1: the ordered ids of the page (plus one to detect a next page). */
+static int select_ids(struct kiln_tx *tx, struct kiln_arena *arena, const struct kiln_sql *q,
+                      const char ***ids, size_t *n, struct kiln_err *err)
+{
+    struct kiln_stmt *st;
+    size_t cap = 0;
+    int rc = kiln_tx_prepare(tx, q->text.buf, &st, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = kiln_sql_bind(q, st, 1);
+    if (rc != KILN_OK) {
+        kiln_stmt_finish(st);
+        return kiln_err_set(err, rc, "cannot bind the search query: %s", kiln_strerror(rc));
+    }
+    while ((rc = kiln_stmt_step(st, err)) == KILN_STMT_ROW) {
+        const char **v = trk_grow(arena, *ids, *n, &cap, sizeof(*v));
+        const char *id = kiln_arena_strdup(arena, kiln_stmt_text(st, 0));
+        if (v == NULL || id == NULL) {
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            break;
+        }
+        *ids = v;
+        v[(*n)++] = id;
+    }
+    kiln_stmt_finish(st);
+    return rc < 0 ? rc : KILN_OK;
+}
+
+int kiln_run_search(struct kiln_store *store, struct kiln_arena *arena,
+                    const struct kiln_run_query *rq, struct kiln_run_page *out,
+                    struct kiln_err *err)
+{
+    struct kiln_sf_filter *f;
+    struct kiln_sql q;
+    struct kiln_tx *tx = NULL;
+    const char **ids = NULL;
+    size_t nids = 0;
+    int64_t max_results = rq->max_results, offset;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = trk_check_max_results(&max_results, err);
+    if (rc == KILN_OK)
+        rc = kiln_page_token_decode(rq->page_token, &offset, err);
+    if (rc == KILN_OK)
+        rc = kiln_sf_parse(rq->filter, &kiln_sf_schema_runs, arena, &f, err);
+    if (rc != KILN_OK || rq->nexperiments == 0)
+        return rc;
+    kiln_sql_init(&q);
+    rc = build_query(&q, arena, rq, f, max_results + 1, offset, err);
+    if (rc == KILN_OK)
+        rc = kiln_store_begin(store, KILN_TX_READ, &tx, err);
+    if (rc != KILN_OK)
+        goto out;
+    rc = select_ids(tx, arena, &q, &ids, &nids, err);
+    if (rc == KILN_OK && (int64_t)nids > max_results) {
+        nids = (size_t)max_results;
+        out->next_page_token = kiln_page_token_encode(arena, offset + max_results);
+        if (out->next_page_token == NULL)
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    if (rc == KILN_OK && nids > 0) {
+        out->items = kiln_arena_calloc(arena, nids, sizeof(*out->items));
+        if (out->items == NULL)
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == KILN_OK && i < nids; i++) {
+        struct kiln_run *run;
+        rc = trk_read_run(tx, arena, ids[i], 1, &run, err);
+        if (rc == KILN_OK)
+            out->items[out->n++] = *run;
+    }
+    kiln_store_rollback(tx);
+out:
+    kiln_sql_release(&q);
+    if (rc != KILN_OK)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
