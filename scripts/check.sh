@@ -19,6 +19,9 @@ scripts/lint.sh
 step "tests (gcc build)"
 meson test -C build --no-rebuild --print-errorlogs --num-processes 2
 
+step "unit tests under valgrind"
+meson test -C build --no-rebuild --print-errorlogs --num-processes 2 --setup valgrind --suite unit
+
 step "build (clang, ASan + UBSan)"
 [ -f build-asan/build.ninja ] || CC=clang meson setup build-asan -Db_sanitize=address,undefined \
     -Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug >/dev/null

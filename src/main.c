@@ -26,6 +26,9 @@ struct command {
 
 static const struct command commands[] = {
     { "server", kiln_cmd_server, "run the control plane (tracking, registry, artifacts, API)" },
+    { "experiments", kiln_cmd_experiments, "list, create, delete and restore experiments" },
+    { "runs", kiln_cmd_runs, "list and show tracked runs" },
+    { "artifacts", kiln_cmd_artifacts, "list or download a run's artifacts" },
     { "version", kiln_cmd_version, "print the version" },
     { "help", kiln_cmd_help, "show help for kiln or one command" },
 };

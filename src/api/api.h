@@ -71,5 +71,7 @@ int kiln_api_mlflow_experiments_routes(struct kiln_router *r);
 int kiln_api_mlflow_runs_routes(struct kiln_router *r);
 int kiln_api_mlflow_run_log_routes(struct kiln_router *r);
 int kiln_api_mlflow_metrics_routes(struct kiln_router *r);
+int kiln_api_mlflow_artifacts_routes(struct kiln_router *r);
+int kiln_api_mlflow_logged_models_routes(struct kiln_router *r);
 
 #endif

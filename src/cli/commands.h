@@ -10,5 +10,8 @@
 int kiln_cmd_version(int argc, char **argv);
 int kiln_cmd_help(int argc, char **argv);
 int kiln_cmd_server(int argc, char **argv);
+int kiln_cmd_experiments(int argc, char **argv);
+int kiln_cmd_runs(int argc, char **argv);
+int kiln_cmd_artifacts(int argc, char **argv);
 
 #endif

@@ -110,7 +110,7 @@ static int digits(const char *s, size_t len, size_t *pos, size_t n, int *out)
 int kiln_time_parse_iso(const char *s, size_t len, int64_t *epoch_ms)
 {
     size_t p = 0;
-    int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, off = 0;
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, ms = 0, off = 0;
     static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
     if (!digits(s, len, &p, 4, &y) || p >= len || s[p++] != '-' || !digits(s, len, &p, 2, &mo) ||
@@ -144,7 +144,7 @@ int kiln_time_parse_iso(const char *s, size_t len, int64_t *epoch_ms)
     if (p < len && s[p] == 'Z') {
         p++;
     } else if (p < len && (s[p] == '+' || s[p] == '-')) {
-        int sign = s[p] == '-' ? -1 : 1, oh, om;
+        int sign = s[p] == '-' ? -1 : 1, oh = 0, om = 0;
         p++;
         if (!digits(s, len, &p, 2, &oh))
             return KILN_EINVAL;

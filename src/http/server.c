@@ -9,12 +9,12 @@
  *   access handler, last  -> run the handler, queue the response      state BODY -> DONE
  *   completed callback    -> free arena (runs cleanups), inflight--
  *
- * Errors found while headers are being processed (unknown route, Content-Length over the
- * limit, a refused stream) are answered at once; MHD then closes the connection rather than
- * read a body nobody wants. An error in the middle of a body (a chunked upload passing the
- * limit, a failed write) is remembered, the rest of the body is drained, and the error is the
- * answer. A client that disconnects mid-body never reaches the handler; arena cleanups undo
- * partial work.
+ * Errors found while headers are being processed (unknown route, a refused stream) are
+ * answered at once; MHD then closes the connection rather than read a body nobody wants. A
+ * body over the limit, or an error in the middle of a body (a failed write), is remembered
+ * and the rest of the body is read and dropped (up to DRAIN_MAX, past which the connection
+ * is dropped), so that clients that write their whole body before reading see the error. A client
+ * that disconnects mid-body never reaches the handler; arena cleanups undo partial work.
  *
  * Threads: MHD's internal threads call everything here; `inflight` is the only field written
  * after start, and it is atomic.
@@ -55,9 +55,12 @@ struct req_ctx {
     int body_rc; /* first error while reading the body */
     struct kiln_err err;
     size_t max_body;
+    uint64_t drained; /* bytes dropped after a body error */
 };
 
 #define RESP_BODY_MAX ((size_t)1 << 30)
+/* How much of a body we read and drop after deciding to refuse it. */
+#define DRAIN_MAX ((uint64_t)64 << 20)
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -199,10 +202,17 @@ static enum MHD_Result begin(struct req_ctx *c, struct MHD_Connection *conn, con
             c->req.content_length = (int64_t)v;
     }
     if (c->req.content_length > 0 && (uint64_t)c->req.content_length > c->max_body) {
-        kiln_err_set(&c->err, KILN_EBODYTOOBIG,
-                     "request body of %lld bytes is over the limit of %zu bytes",
-                     (long long)c->req.content_length, c->max_body);
-        return respond_error(c, conn, KILN_EBODYTOOBIG);
+        c->body_rc = kiln_err_set(&c->err, KILN_EBODYTOOBIG,
+                                  "request body of %lld bytes is over the limit of %zu bytes",
+                                  (long long)c->req.content_length, c->max_body);
+        /*
+         * Most clients send the whole body before reading the answer and see a broken pipe
+         * if we close early, so a moderately oversized body is read and dropped; a huge one
+         * is answered at once.
+         */
+        if ((uint64_t)c->req.content_length - c->max_body > DRAIN_MAX)
+            return respond_error(c, conn, KILN_EBODYTOOBIG);
+        return MHD_YES;
     }
     if (c->route != NULL && c->route->stream != NULL) {
         rc = c->route->stream->body_begin(c->srv->app, &c->req, &c->err);
@@ -212,11 +222,14 @@ static enum MHD_Result begin(struct req_ctx *c, struct MHD_Connection *conn, con
     return MHD_YES;
 }
 
-static void body_data(struct req_ctx *c, const char *data, size_t len)
+static enum MHD_Result body_data(struct req_ctx *c, const char *data, size_t len)
 {
     int rc;
-    if (c->body_rc != KILN_OK)
-        return; /* draining after an error */
+    if (c->body_rc != KILN_OK) {
+        /* Draining after an error, up to a bound; past it, drop the connection. */
+        c->drained += len;
+        return c->drained > DRAIN_MAX ? MHD_NO : MHD_YES;
+    }
     if (c->route != NULL && c->route->stream != NULL) {
         rc = c->route->stream->body_chunk(c->srv->app, &c->req, data, len, &c->err);
     } else {
@@ -227,6 +240,7 @@ static void body_data(struct req_ctx *c, const char *data, size_t len)
         }
     }
     c->body_rc = rc;
+    return MHD_YES;
 }
 
 static enum MHD_Result finish(struct req_ctx *c, struct MHD_Connection *conn)
@@ -273,9 +287,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        body_data(c, upload_data, *upload_data_size);
+        enum MHD_Result ok = body_data(c, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        return MHD_YES;
+        return ok;
     }
     return finish(c, conn);
 }
@@ -331,7 +345,14 @@ int kiln_http_start(const struct kiln_http_config *cfg, struct kiln_router *rout
         return rc;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    flags |= pool > 0 ? MHD_USE_EPOLL : (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL);
+    /*
+     * poll(), not epoll, for the worker pool: libmicrohttpd 0.9.75's internal edge-triggered
+     * epoll can miss a client's FIN that arrives together with the last body bytes, leaving
+     * the connection in CLOSE_WAIT until the idle timeout; an aborted upload then keeps its
+     * temporary file and a graceful stop waits for it (tests/e2e/test_artifacts.py reproduces
+     * it). Level-triggered poll sees the close at once.
+     */
+    flags |= pool > 0 ? MHD_USE_POLL : (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL);
 
     s = kiln_calloc(1, sizeof(*s));
     if (s == NULL)

@@ -26,7 +26,7 @@ static int h_create(void *app, struct kiln_http_req *req, struct kiln_http_resp 
 {
     struct kiln_server *srv = app;
     struct kiln_run_create_req c;
-    struct kiln_kv *tags;
+    struct kiln_kv *tags = NULL;
     struct kiln_run *run;
     json_t *doc;
     int present = 0, rc;
