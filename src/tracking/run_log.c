@@ -10,8 +10,11 @@
  *   - tags are upserted, mlflow.runName also renames the run.
  *
  * log-batch is the hot path (thousands of requests a second): validation runs first with no
- * allocation, then one write transaction executes cached prepared statements, reset between
- * rows; nothing is allocated per row. Any failure rolls the whole batch back.
+ * allocation, then the writes run as one unit of kiln_store_write (group commit: concurrent
+ * requests share one commit, each inside its own savepoint) executing cached prepared
+ * statements reset between rows; nothing is allocated per row. Any failure rolls the whole
+ * batch back and leaves other requests of the group untouched. log-metric, log-parameter and
+ * set-tag take the same path.
  */
 #include <math.h>
 #include <stdio.h>
@@ -189,65 +192,82 @@ static int finish(struct kiln_tx *tx, int rc, struct kiln_err *err)
     return kiln_store_commit(tx, err);
 }
 
+struct metric_work {
+    const char *run_id;
+    const struct kiln_metric *m;
+};
+
+static int metric_write(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
+{
+    const struct metric_work *w = ctx;
+    struct metric_stmts s = { NULL, NULL, NULL };
+    int rc = trk_check_run(tx, w->run_id, 1, NULL, err);
+    if (rc == KILN_OK)
+        rc = write_metric(tx, &s, w->run_id, w->m, err);
+    metric_stmts_finish(&s);
+    return rc;
+}
+
 int kiln_run_log_metric(struct kiln_store *store, const char *run_id, const struct kiln_metric *m,
                         struct kiln_err *err)
 {
-    struct metric_stmts s = { NULL, NULL, NULL };
-    struct kiln_tx *tx;
+    struct metric_work w = { run_id, m };
     int rc = check_metric(m, "key", err);
     if (rc != KILN_OK)
         return rc;
-    rc = begin_on_run(store, run_id, &tx, err);
-    if (rc != KILN_OK)
-        return rc;
-    rc = write_metric(tx, &s, run_id, m, err);
-    metric_stmts_finish(&s);
-    return finish(tx, rc, err);
+    return kiln_store_write(store, metric_write, &w, err);
+}
+
+struct kv_work {
+    const char *run_id, *key, *value;
+    size_t len;
+};
+
+static int param_write(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
+{
+    const struct kv_work *w = ctx;
+    struct kiln_stmt *ins;
+    int rc = trk_check_run(tx, w->run_id, 1, NULL, err);
+    if (rc == KILN_OK)
+        rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
+    if (rc == KILN_OK) {
+        rc = write_param(tx, ins, w->run_id, w->key, w->value, w->len, err);
+        kiln_stmt_finish(ins);
+    }
+    return rc;
 }
 
 int kiln_run_log_param(struct kiln_store *store, const char *run_id, const char *key,
                        const char *value, struct kiln_err *err)
 {
-    struct kiln_tx *tx;
-    struct kiln_stmt *ins;
-    size_t len;
+    struct kv_work w = { run_id, key, value != NULL ? value : "", 0 };
     int rc = kiln_validate_key("Param", "key", key, err);
-
-    if (value == NULL)
-        value = "";
     if (rc == KILN_OK)
-        rc = trk_check_value("Param value", "value", value, KILN_PARAM_VALUE_MAX, 1, &len, err);
+        rc = trk_check_value("Param value", "value", w.value, KILN_PARAM_VALUE_MAX, 1, &w.len, err);
     if (rc != KILN_OK)
         return rc;
-    rc = begin_on_run(store, run_id, &tx, err);
-    if (rc != KILN_OK)
-        return rc;
-    rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
-    if (rc == KILN_OK) {
-        rc = write_param(tx, ins, run_id, key, value, len, err);
-        kiln_stmt_finish(ins);
-    }
-    return finish(tx, rc, err);
+    return kiln_store_write(store, param_write, &w, err);
+}
+
+static int tag_write(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
+{
+    const struct kv_work *w = ctx;
+    int rc = trk_check_run(tx, w->run_id, 1, NULL, err);
+    if (rc == KILN_OK)
+        rc = trk_set_run_tag(tx, w->run_id, w->key, w->value, w->len, err);
+    return rc;
 }
 
 int kiln_run_set_tag(struct kiln_store *store, const char *run_id, const char *key,
                      const char *value, struct kiln_err *err)
 {
-    struct kiln_tx *tx;
-    size_t len;
+    struct kv_work w = { run_id, key, value != NULL ? value : "", 0 };
     int rc = kiln_validate_key("Tag", "key", key, err);
-
-    if (value == NULL)
-        value = "";
     if (rc == KILN_OK)
-        rc = trk_check_value("Tag value", "value", value, KILN_RUN_TAG_VALUE_MAX, 1, &len, err);
+        rc = trk_check_value("Tag value", "value", w.value, KILN_RUN_TAG_VALUE_MAX, 1, &w.len, err);
     if (rc != KILN_OK)
         return rc;
-    rc = begin_on_run(store, run_id, &tx, err);
-    if (rc != KILN_OK)
-        return rc;
-    rc = trk_set_run_tag(tx, run_id, key, value, len, err);
-    return finish(tx, rc, err);
+    return kiln_store_write(store, tag_write, &w, err);
 }
 
 int kiln_run_delete_tag(struct kiln_store *store, const char *run_id, const char *key,
@@ -349,33 +369,52 @@ static int check_batch(const struct kiln_metric *metrics, size_t nm, const struc
     return rc;
 }
 
+struct batch_work {
+    const char *run_id;
+    const struct kiln_metric *metrics;
+    size_t nmetrics;
+    const struct kiln_kv *params;
+    size_t nparams;
+    const struct kiln_kv *tags;
+    size_t ntags;
+    const size_t *plen, *tlen;
+};
+
+/* The write half of log-batch, run by kiln_store_write (possibly grouped with others). */
+static int batch_write(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
+{
+    const struct batch_work *b = ctx;
+    struct metric_stmts ms = { NULL, NULL, NULL };
+    struct kiln_stmt *ins = NULL;
+    int rc = trk_check_run(tx, b->run_id, 1, NULL, err);
+
+    if (rc == KILN_OK && b->nparams > 0)
+        rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
+    for (size_t i = 0; rc == KILN_OK && i < b->nparams; i++)
+        rc = write_param(tx, ins, b->run_id, b->params[i].key,
+                         b->params[i].value != NULL ? b->params[i].value : "", b->plen[i], err);
+    kiln_stmt_finish(ins);
+    for (size_t i = 0; rc == KILN_OK && i < b->nmetrics; i++)
+        rc = write_metric(tx, &ms, b->run_id, &b->metrics[i], err);
+    metric_stmts_finish(&ms);
+    for (size_t i = 0; rc == KILN_OK && i < b->ntags; i++)
+        rc = trk_set_run_tag(tx, b->run_id, b->tags[i].key,
+                             b->tags[i].value != NULL ? b->tags[i].value : "", b->tlen[i], err);
+    return rc;
+}
+
 int kiln_run_log_batch(struct kiln_store *store, const char *run_id,
                        const struct kiln_metric *metrics, size_t nmetrics,
                        const struct kiln_kv *params, size_t nparams, const struct kiln_kv *tags,
                        size_t ntags, struct kiln_err *err)
 {
     size_t plen[KILN_BATCH_MAX_PARAMS], tlen[KILN_BATCH_MAX_TAGS];
-    struct metric_stmts ms = { NULL, NULL, NULL };
-    struct kiln_stmt *ins = NULL;
-    struct kiln_tx *tx;
+    struct batch_work b = { run_id, metrics, nmetrics, params, nparams, tags, ntags, plen, tlen };
     int rc = check_batch(metrics, nmetrics, params, nparams, tags, ntags, plen, tlen, err);
 
     if (rc != KILN_OK)
         return rc;
-    rc = begin_on_run(store, run_id, &tx, err);
-    if (rc != KILN_OK)
-        return rc;
-    if (nparams > 0)
-        rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
-    for (size_t i = 0; rc == KILN_OK && i < nparams; i++)
-        rc = write_param(tx, ins, run_id, params[i].key,
-                         params[i].value != NULL ? params[i].value : "", plen[i], err);
-    kiln_stmt_finish(ins);
-    for (size_t i = 0; rc == KILN_OK && i < nmetrics; i++)
-        rc = write_metric(tx, &ms, run_id, &metrics[i], err);
-    metric_stmts_finish(&ms);
-    for (size_t i = 0; rc == KILN_OK && i < ntags; i++)
-        rc = trk_set_run_tag(tx, run_id, tags[i].key, tags[i].value != NULL ? tags[i].value : "",
-                             tlen[i], err);
-    return finish(tx, rc, err);
+    if (run_id == NULL || *run_id == '\0')
+        return kiln_err_set(err, KILN_EINVAL, "Missing value for required parameter 'run_id'");
+    return kiln_store_write(store, batch_write, &b, err);
 }
