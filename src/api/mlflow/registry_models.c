@@ -112,8 +112,8 @@ static int h_delete(void *app, struct kiln_http_req *req, struct kiln_http_resp 
 static int read_search(struct kiln_http_req *req, json_t **doc, struct kiln_registry_search *q,
                        struct kiln_err *err)
 {
-    const char **order;
-    size_t norder;
+    const char **order = NULL;
+    size_t norder = 0;
     int rc = kiln_api_read(req, search_arrays, doc, err);
     memset(q, 0, sizeof(*q));
     if (rc == KILN_OK)

@@ -144,9 +144,9 @@ static int h_search(void *app, struct kiln_http_req *req, struct kiln_http_resp 
     struct kiln_registry_search q;
     struct kiln_model_version *vs;
     struct kiln_jsonw w;
-    const char **order;
+    const char **order = NULL;
     const char *next;
-    size_t n, norder;
+    size_t n, norder = 0;
     json_t *doc;
     int present = 0;
     int rc = kiln_api_read(req, search_arrays, &doc, err);
