@@ -26,9 +26,9 @@ static void check(const struct kiln_policy *p)
         if (e->nthresholds > 0 || e->ncompares > 0 || e->pr_enabled)
             KILN_ASSERT(e->dataset != NULL);
         for (size_t j = 0; j < e->ncompares; j++)
-            KILN_ASSERT(e->compares[j].metric != NULL &&
-                        (e->compares[j].has_threshold || e->compares[j].has_abs ||
-                         e->compares[j].has_rel));
+            KILN_ASSERT(
+                e->compares[j].metric != NULL &&
+                (e->compares[j].has_threshold || e->compares[j].has_abs || e->compares[j].has_rel));
         if (e->after != NULL) {
             int found = 0;
             for (size_t j = 0; j < p->nenvs; j++)

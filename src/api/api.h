@@ -28,7 +28,8 @@ struct kiln_server {
     char *artifacts_root;        /* folder served by the artifact proxy (absolute path) */
     char *default_artifact_root; /* root of new experiments' artifact locations */
     int serve_artifacts;         /* the proxy endpoints are on */
-    struct kiln_registry *registry; /* model registry (its threads started by the server) */
+    /* The model registry; `kiln server` starts and stops its threads. */
+    struct kiln_registry *registry;
     int64_t started_ms;
 };
 

@@ -143,8 +143,9 @@ int kiln_regapi_tags(struct kiln_http_req *req, const json_t *doc, struct kiln_k
     {
         const char *k, *v;
         if (!json_is_object(item))
-            return kiln_err_set(err, KILN_EINVAL, "Invalid value for parameter 'tags': expected "
-                                                  "objects with 'key' and 'value'");
+            return kiln_err_set(err, KILN_EINVAL,
+                                "Invalid value for parameter 'tags': expected "
+                                "objects with 'key' and 'value'");
         rc = kiln_json_get_str(item, "key", KILN_JSON_REQUIRED, &k, err);
         if (rc == KILN_OK)
             rc = kiln_json_get_str(item, "value", KILN_JSON_OPTIONAL, &v, err);

@@ -25,8 +25,8 @@ void kiln_regapi_write_vnum(struct kiln_jsonw *w, int64_t v);
 int kiln_regapi_version(const json_t *doc, const char *field, int required, int64_t *out,
                         int *present, struct kiln_err *err);
 /* `tags` as [{key, value}] into arena memory. */
-int kiln_regapi_tags(struct kiln_http_req *req, const json_t *doc, struct kiln_kv **out,
-                     size_t *n, struct kiln_err *err);
+int kiln_regapi_tags(struct kiln_http_req *req, const json_t *doc, struct kiln_kv **out, size_t *n,
+                     struct kiln_err *err);
 /* An array-of-strings field (GET repeats keys; POST sends a JSON array). */
 int kiln_regapi_strings(struct kiln_http_req *req, const json_t *doc, const char *field,
                         const char ***out, size_t *n, struct kiln_err *err);

@@ -89,8 +89,8 @@ static void alias_summary(const json_t *m, char *out, size_t size)
     json_array_foreach(json_object_get(m, "aliases"), i, a)
     {
         if (n < size)
-            n += (size_t)snprintf(out + n, size - n, "%s%s=v%s", n > 0 ? " " : "",
-                                  jstr(a, "alias"), jstr(a, "version"));
+            n += (size_t)snprintf(out + n, size - n, "%s%s=v%s", n > 0 ? " " : "", jstr(a, "alias"),
+                                  jstr(a, "version"));
     }
     if (n == 0)
         snprintf(out, size, "-");
@@ -110,8 +110,8 @@ int kiln_models_list(struct kiln_http_client *c, const struct models_opts *o)
             json_object_set_new(req, "page_token", json_string(token));
         json_decref(page);
         page = NULL;
-        rc = kiln_http_client_json(c, "GET", "/api/2.0/mlflow/registered-models/search", req,
-                                   &page, &err);
+        rc = kiln_http_client_json(c, "GET", "/api/2.0/mlflow/registered-models/search", req, &page,
+                                   &err);
         json_decref(req);
         if (rc == KILN_OK)
             json_array_extend(all, json_object_get(page, "registered_models"));
@@ -125,8 +125,7 @@ int kiln_models_list(struct kiln_http_client *c, const struct models_opts *o)
     if (o->as_json) {
         kiln_cli_print_json(all);
     } else {
-        static const char *const head[] = { "NAME", "LATEST", "ALIASES", "UPDATED",
-                                             "DESCRIPTION" };
+        static const char *const head[] = { "NAME", "LATEST", "ALIASES", "UPDATED", "DESCRIPTION" };
         struct kiln_table *t = kiln_table_new(5, head);
         const json_t *m, *v;
         size_t i, j;
@@ -212,8 +211,7 @@ static json_t *get_json(struct kiln_http_client *c, const char *endpoint, const 
 
 static void print_versions(const json_t *versions)
 {
-    static const char *const head[] = { "VERSION", "CREATED", "STAGE", "ALIASES", "RUN",
-                                         "SOURCE" };
+    static const char *const head[] = { "VERSION", "CREATED", "STAGE", "ALIASES", "RUN", "SOURCE" };
     struct kiln_table *t = kiln_table_new(6, head);
     const json_t *v, *a;
     size_t i, j;
@@ -292,8 +290,8 @@ int kiln_models_show(struct kiln_http_client *c, const char *name, const struct 
                 printf("%s%s=%s", i > 0 ? "  " : "", jstr(e, "name"),
                        kiln_models_vlabel(json_object_get(e, "version"), ver, sizeof(ver)));
             printf("\npolicy       %s\n", json_is_string(json_object_get(policy, "yaml"))
-                                                ? "set (kiln models policy show)"
-                                                : "none (default environments, order gate only)");
+                                              ? "set (kiln models policy show)"
+                                              : "none (default environments, order gate only)");
         }
         printf("\n");
         print_versions(versions);
@@ -328,8 +326,8 @@ int kiln_models_register(struct kiln_http_client *c, const char *uri, const char
         while (*p == '/')
             p++;
         slash = strchr(p, '/');
-        snprintf(run_buf, sizeof(run_buf), "%.*s", (int)(slash != NULL ? slash - p : (long)strlen(p)),
-                 p);
+        snprintf(run_buf, sizeof(run_buf), "%.*s",
+                 (int)(slash != NULL ? slash - p : (long)strlen(p)), p);
         run_id = run_buf;
     }
     req = json_pack("{s:s}", "name", name);
@@ -384,14 +382,14 @@ int kiln_models_download(struct kiln_http_client *c, const char *uri, const char
         return kiln_cli_fail_rc(rc, &err);
     if (o->as_json) {
         json_t *out = json_pack("{s:s, s:s, s:s, s:I, s:I}", "uri", uri, "artifact_uri",
-                                stats.artifact_uri, "dest", dest, "files",
-                                (json_int_t)stats.files, "bytes", (json_int_t)stats.bytes);
+                                stats.artifact_uri, "dest", dest, "files", (json_int_t)stats.files,
+                                "bytes", (json_int_t)stats.bytes);
         kiln_cli_print_json(out);
         json_decref(out);
     } else {
         printf("downloaded %llu files (%llu bytes) from %s to %s\n",
-               (unsigned long long)stats.files, (unsigned long long)stats.bytes,
-               stats.artifact_uri, dest);
+               (unsigned long long)stats.files, (unsigned long long)stats.bytes, stats.artifact_uri,
+               dest);
     }
     return KILN_EXIT_OK;
 }

@@ -41,10 +41,8 @@ int kiln_models_compare(struct kiln_http_client *c, const char *name, const char
 /* models_promote.c */
 int kiln_models_promote(struct kiln_http_client *c, const char *name, const char *version,
                         const struct models_opts *o);
-int kiln_models_rollback(struct kiln_http_client *c, const char *name,
-                         const struct models_opts *o);
-int kiln_models_history(struct kiln_http_client *c, const char *name,
-                        const struct models_opts *o);
+int kiln_models_rollback(struct kiln_http_client *c, const char *name, const struct models_opts *o);
+int kiln_models_history(struct kiln_http_client *c, const char *name, const struct models_opts *o);
 int kiln_models_policy(struct kiln_http_client *c, int argc, const char *const *argv,
                        const struct models_opts *o);
 int kiln_models_events(struct kiln_http_client *c, const struct models_opts *o);

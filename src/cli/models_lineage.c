@@ -141,8 +141,7 @@ int kiln_models_lineage(struct kiln_http_client *c, const char *uri, const struc
     else
         printf("%-12s (no run recorded for this version)\n", "run");
     if (json_is_object(json_object_get(l, "parent_run")))
-        printf("%-12s %s (%s)\n", "parent run",
-               jstr(json_object_get(l, "parent_run"), "run_id"),
+        printf("%-12s %s (%s)\n", "parent run", jstr(json_object_get(l, "parent_run"), "run_id"),
                jstr(json_object_get(l, "parent_run"), "run_name"));
     json_array_foreach(json_object_get(l, "evaluations"), i, e)
         print_eval_line(i == 0 ? "evaluations" : "", e);
@@ -178,8 +177,7 @@ static int eval_add(struct kiln_http_client *c, const char *name, const char *ve
     else
         printf("%s evaluation %lld of '%s' version %s\n",
                json_is_true(json_object_get(out, "replaced")) ? "replaced" : "recorded",
-               (long long)json_integer_value(json_object_get(out, "evaluation_id")), name,
-               version);
+               (long long)json_integer_value(json_object_get(out, "evaluation_id")), name, version);
     json_decref(out);
     return KILN_EXIT_OK;
 }
@@ -228,8 +226,7 @@ int kiln_models_evaluations(struct kiln_http_client *c, int argc, const char *co
         printf("no evaluations of '%s'%s%s\n", argv[0], argc == 2 ? " version " : "",
                argc == 2 ? argv[1] : "");
     else
-        json_array_foreach(evals, i, e)
-            print_eval_line("", e);
+        json_array_foreach(evals, i, e) print_eval_line("", e);
     json_decref(evals);
     return KILN_EXIT_OK;
 }
@@ -248,8 +245,8 @@ static void delta(const json_t *a, const json_t *b, char *out, size_t size)
 static void compare_one(const json_t *ea, const json_t *eb, const char *v1, const char *v2)
 {
     static const char *const mhead[] = { "METRIC", "V1", "V2", "DELTA" };
-    static const char *const chead[] = { "CLASS", "PRECISION V1", "V2", "DELTA", "RECALL V1",
-                                         "V2", "DELTA" };
+    static const char *const chead[] = { "CLASS",     "PRECISION V1", "V2",   "DELTA",
+                                         "RECALL V1", "V2",           "DELTA" };
     const json_t *ma = json_object_get(ea, "metrics"), *mb = json_object_get(eb, "metrics");
     const json_t *va, *ca;
     struct kiln_table *t;

@@ -39,8 +39,8 @@ static const char *num(const json_t *v, char *buf, size_t size)
 
 static void print_report(const json_t *report)
 {
-    static const char *const head[] = { "GATE", "SUBJECT", "OBSERVED", "BASELINE", "RESULT",
-                                         "RULE", "DETAIL" };
+    static const char *const head[] = { "GATE",   "SUBJECT", "OBSERVED", "BASELINE",
+                                        "RESULT", "RULE",    "DETAIL" };
     struct kiln_table *t;
     const json_t *g;
     size_t i;
@@ -101,8 +101,8 @@ static int answer_error(const json_t *doc, int status, struct kiln_err *err)
 }
 
 /* The version in `env` now (0 when empty), from the policy endpoint. */
-static int env_version(struct kiln_http_client *c, const char *name, const char *env,
-                       int64_t *out, struct kiln_err *err)
+static int env_version(struct kiln_http_client *c, const char *name, const char *env, int64_t *out,
+                       struct kiln_err *err)
 {
     json_t *req = json_pack("{s:s}", "name", name), *doc = NULL;
     const json_t *e;
@@ -137,8 +137,7 @@ int kiln_models_promote(struct kiln_http_client *c, const char *name, const char
     if (o->expect != NULL) {
         if (kiln_cstr_ieq(o->expect, "none"))
             current = 0;
-        else if (kiln_parse_int64(o->expect, strlen(o->expect), &current) != KILN_OK ||
-                 current < 0)
+        else if (kiln_parse_int64(o->expect, strlen(o->expect), &current) != KILN_OK || current < 0)
             return kiln_cli_fail("models promote: --expect must be a version or 'none'");
     } else {
         rc = env_version(c, name, o->to, &current, &err);
@@ -182,8 +181,7 @@ int kiln_models_promote(struct kiln_http_client *c, const char *name, const char
     return exit_code;
 }
 
-int kiln_models_rollback(struct kiln_http_client *c, const char *name,
-                         const struct models_opts *o)
+int kiln_models_rollback(struct kiln_http_client *c, const char *name, const struct models_opts *o)
 {
     struct kiln_err err = { 0 };
     json_t *req, *out = NULL;
@@ -229,11 +227,10 @@ static const char *gates_summary(const json_t *report, char *buf, size_t size)
     return buf;
 }
 
-int kiln_models_history(struct kiln_http_client *c, const char *name,
-                        const struct models_opts *o)
+int kiln_models_history(struct kiln_http_client *c, const char *name, const struct models_opts *o)
 {
-    static const char *const head[] = { "TIME", "ENV", "ACTION", "FROM", "TO", "USER", "GATES",
-                                         "REASON" };
+    static const char *const head[] = { "TIME", "ENV",  "ACTION", "FROM",
+                                        "TO",   "USER", "GATES",  "REASON" };
     struct kiln_err err = { 0 };
     json_t *req = json_pack("{s:s}", "name", name), *out = NULL;
     struct kiln_table *t;
@@ -443,13 +440,14 @@ int kiln_models_webhooks(struct kiln_http_client *c, int argc, const char *const
     if (o->as_json) {
         kiln_cli_print_json(out);
     } else if (strcmp(argv[0], "add") == 0) {
-        printf("webhook %lld delivers %s to %s\n",
-               (long long)json_integer_value(
-                   json_object_get(json_object_get(out, "webhook"), "id")),
-               o->events != NULL ? o->events : "every event", argv[1]);
+        printf(
+            "webhook %lld delivers %s to %s\n",
+            (long long)json_integer_value(json_object_get(json_object_get(out, "webhook"), "id")),
+            o->events != NULL ? o->events : "every event", argv[1]);
     } else if (strcmp(argv[0], "list") == 0) {
-        static const char *const head[] = { "ID", "URL", "EVENTS", "PENDING", "DELIVERED",
-                                             "FAILED" };
+        static const char *const head[] = {
+            "ID", "URL", "EVENTS", "PENDING", "DELIVERED", "FAILED"
+        };
         struct kiln_table *t = kiln_table_new(6, head);
         const json_t *h;
         size_t i;
@@ -457,7 +455,8 @@ int kiln_models_webhooks(struct kiln_http_client *c, int argc, const char *const
         {
             char id[24], p[24], d[24], f[24];
             const char *cells[6] = { id, jstr(h, "url"), jstr(h, "events"), p, d, f };
-            snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(h, "id")));
+            snprintf(id, sizeof(id), "%lld",
+                     (long long)json_integer_value(json_object_get(h, "id")));
             snprintf(p, sizeof(p), "%lld",
                      (long long)json_integer_value(json_object_get(h, "pending")));
             snprintf(d, sizeof(d), "%lld",

@@ -57,7 +57,8 @@ struct req_ctx {
     struct kiln_err err;
     size_t max_body;
     uint64_t drained; /* bytes dropped after a body error */
-    void (*parked)(void *arg, struct kiln_http_req *req); /* set by kiln_http_defer */
+    /* Set by kiln_http_defer: run after the connection is suspended. */
+    void (*parked)(void *arg, struct kiln_http_req *req);
     void *parked_arg;
 };
 

@@ -56,14 +56,14 @@ static int move_event(struct kiln_tx *tx, const char *type, const char *name, co
     kiln_jsonw_kv_str(&p.w, "action", action);
     reg_payload_version(&p, "from_version", from);
     reg_payload_version(&p, "to_version", to);
-    rc = reg_event_append(tx, type, name, to != 0 ? to : from, alias, user, reg_payload_end(&p),
-                          ev, err);
+    rc = reg_event_append(tx, type, name, to != 0 ? to : from, alias, user, reg_payload_end(&p), ev,
+                          err);
     reg_payload_release(&p);
     return rc;
 }
 
-int kiln_alias_set(struct kiln_registry *reg, const char *name, const char *alias,
-                   int64_t version, const char *user, struct kiln_err *err)
+int kiln_alias_set(struct kiln_registry *reg, const char *name, const char *alias, int64_t version,
+                   const char *user, struct kiln_err *err)
 {
     struct kiln_tx *tx;
     int64_t rm_id, cur = 0, ev = 0;
@@ -132,8 +132,8 @@ int kiln_alias_delete(struct kiln_registry *reg, const char *name, const char *a
         rc = reg_exec(tx, err, "DELETE FROM model_aliases WHERE rm_id = ? AND alias = ?", "it",
                       rm_id, alias);
         if (rc == KILN_OK)
-            rc = reg_history_append(tx, rm_id, user, alias, "delete", cur, 0, NULL, NULL, NULL,
-                                    err);
+            rc =
+                reg_history_append(tx, rm_id, user, alias, "delete", cur, 0, NULL, NULL, NULL, err);
         if (rc == KILN_OK)
             rc = move_event(tx, KILN_EV_ALIAS_DELETED, name, alias, "delete", cur, 0, user, &ev,
                             err);

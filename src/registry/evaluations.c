@@ -40,9 +40,9 @@ static int read_metrics(const json_t *m, struct kiln_arena *arena, struct kiln_e
         rc = kiln_json_get_double(wrap, "v", KILN_JSON_REQUIRED, &e->metrics[i].value, NULL, NULL);
         json_decref(wrap);
         if (rc != KILN_OK)
-            return kiln_err_set(err, KILN_EINVAL,
-                                "Invalid value for metric '%s' of the evaluation: expected a number",
-                                key);
+            return kiln_err_set(
+                err, KILN_EINVAL,
+                "Invalid value for metric '%s' of the evaluation: expected a number", key);
         rc = reg_validate_tag_key(key, err);
         if (rc != KILN_OK)
             return rc;
@@ -75,8 +75,9 @@ static int read_classes(const json_t *arr, struct kiln_arena *arena, struct kiln
     if (arr == NULL)
         return KILN_OK;
     if (!json_is_array(arr))
-        return kiln_err_set(err, KILN_EINVAL, "Invalid value for parameter 'per_class': expected "
-                                              "an array");
+        return kiln_err_set(err, KILN_EINVAL,
+                            "Invalid value for parameter 'per_class': expected "
+                            "an array");
     if (json_array_size(arr) > KILN_EVAL_MAX_CLASSES)
         return kiln_err_set(err, KILN_EINVAL, "an evaluation holds at most %d classes",
                             KILN_EVAL_MAX_CLASSES);
@@ -96,14 +97,17 @@ static int read_classes(const json_t *arr, struct kiln_arena *arena, struct kiln
             snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(label));
             c->label = kiln_arena_strdup(arena, num);
         } else {
-            return kiln_err_set(err, KILN_EINVAL, "Invalid value for '%s[%zu].label': expected a string or an integer",
-                        "per_class", i);
+            return kiln_err_set(
+                err, KILN_EINVAL,
+                "Invalid value for '%s[%zu].label': expected a string or an integer", "per_class",
+                i);
         }
         if (c->label == NULL)
             return reg_oom(err);
         if (*c->label == '\0' || strlen(c->label) > 250)
-            return kiln_err_set(err, KILN_EINVAL, "Invalid value for '%s[%zu].label': expected 1 to 250 characters",
-                        "per_class", i);
+            return kiln_err_set(err, KILN_EINVAL,
+                                "Invalid value for '%s[%zu].label': expected 1 to 250 characters",
+                                "per_class", i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(e->classes[j].label, c->label) == 0)
                 return kiln_err_set(err, KILN_EINVAL, "class '%s' appears twice in 'per_class'",
@@ -111,11 +115,12 @@ static int read_classes(const json_t *arr, struct kiln_arena *arena, struct kiln
         rc = get_prob(item, "precision", "per_class", i, &c->precision, err);
         if (rc == KILN_OK)
             rc = get_prob(item, "recall", "per_class", i, &c->recall, err);
-        if (rc == KILN_OK &&
-            (kiln_json_get_int64(item, "support", KILN_JSON_OPTIONAL, &support, &present, NULL) !=
-                 KILN_OK ||
-             (present && support < 0)))
-            rc = kiln_err_set(err, KILN_EINVAL, "Invalid value for '%s[%zu].support': expected a count", "per_class", i);
+        if (rc == KILN_OK && (kiln_json_get_int64(item, "support", KILN_JSON_OPTIONAL, &support,
+                                                  &present, NULL) != KILN_OK ||
+                              (present && support < 0)))
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "Invalid value for '%s[%zu].support': expected a count", "per_class",
+                              i);
         if (rc != KILN_OK)
             return rc;
         c->support = present ? support : -1;
@@ -144,11 +149,12 @@ static int read_pr(const json_t *arr, struct kiln_arena *arena, struct kiln_eval
     json_array_foreach(arr, i, item)
     {
         struct kiln_pr_point *pt = &e->pr_curve[i];
-        int rc = kiln_json_get_double(item, "threshold", KILN_JSON_REQUIRED, &pt->threshold, NULL,
-                                      NULL);
+        int rc =
+            kiln_json_get_double(item, "threshold", KILN_JSON_REQUIRED, &pt->threshold, NULL, NULL);
         if (!json_is_object(item) || rc != KILN_OK)
-            return kiln_err_set(err, KILN_EINVAL, "Invalid value for '%s[%zu].threshold': expected a number",
-                        "pr_curve", i);
+            return kiln_err_set(err, KILN_EINVAL,
+                                "Invalid value for '%s[%zu].threshold': expected a number",
+                                "pr_curve", i);
         rc = get_prob(item, "precision", "pr_curve", i, &pt->precision, err);
         if (rc == KILN_OK)
             rc = get_prob(item, "recall", "pr_curve", i, &pt->recall, err);
@@ -317,8 +323,8 @@ static int created_event(struct kiln_tx *tx, const char *name, const struct kiln
     return rc;
 }
 
-int kiln_eval_create(struct kiln_registry *reg, const struct kiln_evaluation *e,
-                     const char *user, int64_t *id, int *replaced, struct kiln_err *err)
+int kiln_eval_create(struct kiln_registry *reg, const struct kiln_evaluation *e, const char *user,
+                     int64_t *id, int *replaced, struct kiln_err *err)
 {
     struct kiln_buf parts[3];
     struct kiln_tx *tx = NULL;
@@ -401,9 +407,8 @@ static int parse_parts(struct kiln_stmt *st, int col0, struct kiln_arena *arena,
     int rc = KILN_OK;
     for (int i = 0; i < 3 && rc == KILN_OK; i++) {
         const char *s = kiln_stmt_text(st, col0 + i);
-        rc = kiln_json_parse_any(s != NULL ? s : "null", s != NULL ? kiln_stmt_bytes(st, col0 + i)
-                                                                   : 4,
-                                 &doc[i], err);
+        rc = kiln_json_parse_any(s != NULL ? s : "null",
+                                 s != NULL ? kiln_stmt_bytes(st, col0 + i) : 4, &doc[i], err);
     }
     if (rc == KILN_OK)
         rc = read_metrics(json_is_object(doc[0]) ? doc[0] : NULL, arena, e, err);
@@ -425,14 +430,14 @@ int reg_eval_load(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id, c
     size_t cap = 0, count = 0;
     int oom = 0, rc;
 
-    rc = reg_prepare(tx, &st, err,
-                     "SELECT eval_id, version, dataset_name, dataset_digest, creation_time, "
-                     "user_id, run_id, threshold, metrics, per_class, pr_curve FROM evaluations "
-                     "WHERE rm_id = ? AND (? = 0 OR version = ?) AND (? IS NULL OR dataset_name = ?) "
-                     "AND (? IS NULL OR dataset_digest = ?) ORDER BY creation_time DESC, "
-                     "eval_id DESC",
-                     "iiitttt", rm_id, version, version, dataset_name, dataset_name, digest,
-                     digest);
+    rc = reg_prepare(
+        tx, &st, err,
+        "SELECT eval_id, version, dataset_name, dataset_digest, creation_time, "
+        "user_id, run_id, threshold, metrics, per_class, pr_curve FROM evaluations "
+        "WHERE rm_id = ? AND (? = 0 OR version = ?) AND (? IS NULL OR dataset_name = ?) "
+        "AND (? IS NULL OR dataset_digest = ?) ORDER BY creation_time DESC, "
+        "eval_id DESC",
+        "iiitttt", rm_id, version, version, dataset_name, dataset_name, digest, digest);
     if (rc != KILN_OK)
         return rc;
     while ((rc = kiln_stmt_step(st, err)) == KILN_STMT_ROW) {

@@ -13,9 +13,9 @@
 #include "tracking/search_filter.h"
 
 static const char *const event_types[] = {
-    KILN_EV_MODEL_CREATED,   KILN_EV_MODEL_RENAMED,    KILN_EV_MODEL_DELETED,
-    KILN_EV_VERSION_CREATED, KILN_EV_VERSION_DELETED,  KILN_EV_STAGE_CHANGED,
-    KILN_EV_ALIAS_MOVED,     KILN_EV_ALIAS_DELETED,    KILN_EV_ROLLBACK,
+    KILN_EV_MODEL_CREATED,     KILN_EV_MODEL_RENAMED,      KILN_EV_MODEL_DELETED,
+    KILN_EV_VERSION_CREATED,   KILN_EV_VERSION_DELETED,    KILN_EV_STAGE_CHANGED,
+    KILN_EV_ALIAS_MOVED,       KILN_EV_ALIAS_DELETED,      KILN_EV_ROLLBACK,
     KILN_EV_PROMOTION_REFUSED, KILN_EV_EVALUATION_CREATED, KILN_EV_POLICY_UPDATED,
 };
 
@@ -29,8 +29,8 @@ static int split_types(const char *types, struct kiln_arena *arena, const char *
     *n = 0;
     while (p != NULL && *p != '\0') {
         const char *comma = strchr(p, ',');
-        struct kiln_str t = kiln_str_trim(
-            (struct kiln_str){ p, comma != NULL ? (size_t)(comma - p) : strlen(p) });
+        struct kiln_str t =
+            kiln_str_trim((struct kiln_str){ p, comma != NULL ? (size_t)(comma - p) : strlen(p) });
         int known = 0;
         for (size_t i = 0; i < KILN_ARRAY_LEN(event_types); i++)
             if (kiln_str_eq_cstr(t, event_types[i])) {
@@ -138,7 +138,8 @@ int kiln_webhook_create(struct kiln_registry *reg, const char *url, const char *
     if (url == NULL || *url == '\0')
         return kiln_err_set(err, KILN_EINVAL, "Missing value for required parameter 'url'.");
     if (strlen(url) > 2048)
-        return kiln_err_set(err, KILN_EINVAL, "'url' exceeds the maximum length of 2048 characters");
+        return kiln_err_set(err, KILN_EINVAL,
+                            "'url' exceeds the maximum length of 2048 characters");
     rc = kiln_uri_parse(url, &u, NULL);
     if (rc == KILN_ENOMEM)
         return reg_oom(err);

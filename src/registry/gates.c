@@ -104,9 +104,9 @@ static int order_gate(struct kiln_tx *tx, struct gctx *g, int64_t rm_id, const c
     if (rc != KILN_OK)
         return rc;
     set_result(o, found,
-               found ? textf(g, "version %lld has been in '%s'", (long long)g->version, after)
-                     : textf(g, "version %lld has never been in '%s'", (long long)g->version,
-                             after));
+               found
+                   ? textf(g, "version %lld has been in '%s'", (long long)g->version, after)
+                   : textf(g, "version %lld has never been in '%s'", (long long)g->version, after));
     return KILN_OK;
 }
 
@@ -115,8 +115,7 @@ static int tag_gates(struct kiln_tx *tx, struct gctx *g, int64_t rm_id,
 {
     for (size_t i = 0; i < env->ntags; i++) {
         const struct kiln_kv *t = &env->tags[i];
-        struct kiln_gate_outcome *o =
-            add(g, "tag", t->key, textf(g, "%s = %s", t->key, t->value));
+        struct kiln_gate_outcome *o = add(g, "tag", t->key, textf(g, "%s = %s", t->key, t->value));
         struct kiln_stmt *st;
         const char *have = NULL;
         int rc = reg_prepare(tx, &st, err,
@@ -132,12 +131,12 @@ static int tag_gates(struct kiln_tx *tx, struct gctx *g, int64_t rm_id,
         if (rc < 0)
             return rc;
         if (have == NULL)
-            set_result(o, 0,
-                       textf(g, "tag '%s' is not set on version %lld", t->key,
-                             (long long)g->version));
+            set_result(
+                o, 0,
+                textf(g, "tag '%s' is not set on version %lld", t->key, (long long)g->version));
         else if (strcmp(have, t->value) != 0)
-            set_result(o, 0, textf(g, "tag '%s' is '%.100s', not '%.100s'", t->key, have,
-                                   t->value));
+            set_result(o, 0,
+                       textf(g, "tag '%s' is '%.100s', not '%.100s'", t->key, have, t->value));
         else
             set_result(o, 1, textf(g, "tag '%s' is '%.100s'", t->key, have));
     }
@@ -179,8 +178,9 @@ static void threshold_gates(struct gctx *g, const struct kiln_env_policy *env,
             continue;
         }
         if (m == NULL) {
-            set_result(o, 0, textf(g, "metric '%s' is missing from the evaluation on %s",
-                                   t->metric, eval_label(g, cand)));
+            set_result(o, 0,
+                       textf(g, "metric '%s' is missing from the evaluation on %s", t->metric,
+                             eval_label(g, cand)));
             continue;
         }
         o->has_observed = 1;
@@ -194,8 +194,8 @@ static void threshold_gates(struct gctx *g, const struct kiln_env_policy *env,
 }
 
 /* MLflow's MetricThreshold check; returns the failure text or NULL when it passes. */
-static const char *metric_threshold(struct gctx *g, const struct kiln_gate_compare *c,
-                                    double cand, int has_base, double base, int64_t champ)
+static const char *metric_threshold(struct gctx *g, const struct kiln_gate_compare *c, double cand,
+                                    int has_base, double base, int64_t champ)
 {
     int gib = c->greater_is_better;
     if (isnan(cand))
@@ -281,16 +281,19 @@ static void compare_gates(struct gctx *g, const struct kiln_env_policy *env,
             continue;
         }
         if (m == NULL) {
-            set_result(o, 0, textf(g, "metric '%s' is missing from the evaluation on %s",
-                                   c->metric, eval_label(g, cand)));
+            set_result(o, 0,
+                       textf(g, "metric '%s' is missing from the evaluation on %s", c->metric,
+                             eval_label(g, cand)));
             continue;
         }
         o->has_observed = 1;
         o->observed = m->value;
         if (needs_base && ch->version == 0 && ch->require) {
-            set_result(o, 0, textf(g, "no version is in '%s' to compare against (the policy "
-                                      "sets require_champion)",
-                                   ch->env));
+            set_result(o, 0,
+                       textf(g,
+                             "no version is in '%s' to compare against (the policy "
+                             "sets require_champion)",
+                             ch->env));
             continue;
         }
         if (needs_base && ch->version > 0) {
@@ -300,9 +303,11 @@ static void compare_gates(struct gctx *g, const struct kiln_env_policy *env,
             }
             b = kiln_eval_metric(ch->ev, c->metric);
             if (b == NULL) {
-                set_result(o, 0, textf(g, "metric '%s' is missing from champion version %lld's "
-                                          "evaluation on %s",
-                                       c->metric, (long long)ch->version, eval_label(g, ch->ev)));
+                set_result(o, 0,
+                           textf(g,
+                                 "metric '%s' is missing from champion version %lld's "
+                                 "evaluation on %s",
+                                 c->metric, (long long)ch->version, eval_label(g, ch->ev)));
                 continue;
             }
             o->has_baseline = 1;
@@ -312,13 +317,15 @@ static void compare_gates(struct gctx *g, const struct kiln_env_policy *env,
         if (fail != NULL)
             set_result(o, 0, fail);
         else if (needs_base && ch->version == 0)
-            set_result(o, 1, textf(g, "%s = %s; no version in '%s' yet, nothing to compare "
-                                      "against",
-                                   c->metric, fmt_num(g, m->value), ch->env));
+            set_result(o, 1,
+                       textf(g,
+                             "%s = %s; no version in '%s' yet, nothing to compare "
+                             "against",
+                             c->metric, fmt_num(g, m->value), ch->env));
         else if (b != NULL)
-            set_result(o, 1, textf(g, "%s = %s vs champion v%lld %s", c->metric,
-                                   fmt_num(g, m->value), (long long)ch->version,
-                                   fmt_num(g, b->value)));
+            set_result(o, 1,
+                       textf(g, "%s = %s vs champion v%lld %s", c->metric, fmt_num(g, m->value),
+                             (long long)ch->version, fmt_num(g, b->value)));
         else
             set_result(o, 1, textf(g, "%s = %s", c->metric, fmt_num(g, m->value)));
     }
@@ -328,9 +335,9 @@ static void compare_gates(struct gctx *g, const struct kiln_env_policy *env,
 static void pr_check(struct gctx *g, const char *subject, const double *cand, const double *base,
                      double tol, const char *what_missing, int64_t champ)
 {
-    struct kiln_gate_outcome *o = add(g, "pr_regression", subject,
-                                      textf(g, "no drop beyond %s vs champion v%lld",
-                                            fmt_num(g, tol), (long long)champ));
+    struct kiln_gate_outcome *o =
+        add(g, "pr_regression", subject,
+            textf(g, "no drop beyond %s vs champion v%lld", fmt_num(g, tol), (long long)champ));
     if (o == NULL)
         return;
     if (cand == NULL || base == NULL) {
@@ -342,15 +349,17 @@ static void pr_check(struct gctx *g, const char *subject, const double *cand, co
     o->has_baseline = 1;
     o->baseline = *base;
     if (isnan(*cand) || isnan(*base))
-        set_result(o, 0, textf(g, "%s is NaN for the %s", subject,
-                               isnan(*cand) ? "candidate" : "champion"));
+        set_result(
+            o, 0,
+            textf(g, "%s is NaN for the %s", subject, isnan(*cand) ? "candidate" : "champion"));
     else if (*cand < *base - tol)
-        set_result(o, 0, textf(g, "%s dropped from %s to %s (by %s, tolerance %s)", subject,
-                               fmt_num(g, *base), fmt_num(g, *cand), fmt_num(g, *base - *cand),
-                               fmt_num(g, tol)));
+        set_result(o, 0,
+                   textf(g, "%s dropped from %s to %s (by %s, tolerance %s)", subject,
+                         fmt_num(g, *base), fmt_num(g, *cand), fmt_num(g, *base - *cand),
+                         fmt_num(g, tol)));
     else
-        set_result(o, 1, textf(g, "%s %s vs champion %s", subject, fmt_num(g, *cand),
-                               fmt_num(g, *base)));
+        set_result(o, 1,
+                   textf(g, "%s %s vs champion %s", subject, fmt_num(g, *cand), fmt_num(g, *base)));
 }
 
 static void pr_gates(struct gctx *g, const struct kiln_env_policy *env,
@@ -369,12 +378,14 @@ static void pr_gates(struct gctx *g, const struct kiln_env_policy *env,
         else if (ch->version > 0)
             set_result(o, 0, ch->missing);
         else if (ch->require)
-            set_result(o, 0, textf(g, "no version is in '%s' to compare against (the policy "
-                                      "sets require_champion)",
-                                   ch->env));
+            set_result(o, 0,
+                       textf(g,
+                             "no version is in '%s' to compare against (the policy "
+                             "sets require_champion)",
+                             ch->env));
         else
-            set_result(o, 1, textf(g, "no version in '%s' yet, nothing to compare against",
-                                   ch->env));
+            set_result(o, 1,
+                       textf(g, "no version in '%s' yet, nothing to compare against", ch->env));
         return;
     }
     for (size_t i = 0; i < 2; i++) {
@@ -391,9 +402,11 @@ static void pr_gates(struct gctx *g, const struct kiln_env_policy *env,
     if (ch->ev->nclasses == 0) {
         o = add(g, "pr_regression", "per-class",
                 textf(g, "no per-class drop beyond %s", fmt_num(g, env->pr_tolerance)));
-        set_result(o, 0, textf(g, "champion version %lld's evaluation has no per-class "
-                                  "precision/recall",
-                               (long long)ch->version));
+        set_result(o, 0,
+                   textf(g,
+                         "champion version %lld's evaluation has no per-class "
+                         "precision/recall",
+                         (long long)ch->version));
         return;
     }
     for (size_t i = 0; i < ch->ev->nclasses; i++) {
@@ -401,23 +414,22 @@ static void pr_gates(struct gctx *g, const struct kiln_env_policy *env,
         for (size_t j = 0; j < cand->nclasses; j++)
             if (strcmp(cand->classes[j].label, bc->label) == 0)
                 cc = &cand->classes[j];
-        pr_check(g, textf(g, "precision[class=%s]", bc->label),
-                 cc != NULL ? &cc->precision : NULL, &bc->precision, env->pr_tolerance,
-                 textf(g, "class '%s' is missing from the candidate's per-class figures",
-                       bc->label),
-                 ch->version);
-        pr_check(g, textf(g, "recall[class=%s]", bc->label), cc != NULL ? &cc->recall : NULL,
-                 &bc->recall, env->pr_tolerance,
-                 textf(g, "class '%s' is missing from the candidate's per-class figures",
-                       bc->label),
-                 ch->version);
+        pr_check(
+            g, textf(g, "precision[class=%s]", bc->label), cc != NULL ? &cc->precision : NULL,
+            &bc->precision, env->pr_tolerance,
+            textf(g, "class '%s' is missing from the candidate's per-class figures", bc->label),
+            ch->version);
+        pr_check(
+            g, textf(g, "recall[class=%s]", bc->label), cc != NULL ? &cc->recall : NULL,
+            &bc->recall, env->pr_tolerance,
+            textf(g, "class '%s' is missing from the candidate's per-class figures", bc->label),
+            ch->version);
     }
 }
 
 static int load_champion(struct kiln_tx *tx, struct gctx *g, int64_t rm_id,
                          const struct kiln_env_policy *env, int64_t current,
-                         const struct kiln_evaluation *cand, struct champ *ch,
-                         struct kiln_err *err)
+                         const struct kiln_evaluation *cand, struct champ *ch, struct kiln_err *err)
 {
     struct kiln_evaluation *evs = NULL;
     size_t n = 0;
@@ -478,8 +490,9 @@ int reg_gates_evaluate(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_
             report->dataset = env->dataset;
             report->digest = env->digest;
             missing = env->digest != NULL
-                          ? textf(&g, "version %lld has no evaluation on dataset '%s' with digest "
-                                      "'%s'",
+                          ? textf(&g,
+                                  "version %lld has no evaluation on dataset '%s' with digest "
+                                  "'%s'",
                                   (long long)version, env->dataset, env->digest)
                           : textf(&g, "version %lld has no evaluation on dataset '%s'",
                                   (long long)version, env->dataset);

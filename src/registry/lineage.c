@@ -86,8 +86,8 @@ static int load_metrics(struct kiln_tx *tx, struct kiln_arena *arena, struct kil
     return rc < 0 ? rc : KILN_OK;
 }
 
-static int load_datasets(struct kiln_tx *tx, struct kiln_arena *arena,
-                         struct kiln_lineage_run *r, struct kiln_err *err)
+static int load_datasets(struct kiln_tx *tx, struct kiln_arena *arena, struct kiln_lineage_run *r,
+                         struct kiln_err *err)
 {
     struct kiln_stmt *st;
     size_t cap = 0;
@@ -168,8 +168,8 @@ static int load_run(struct kiln_tx *tx, struct kiln_arena *arena, const char *ru
         return reg_oom(err);
     if (!r->found)
         return KILN_OK;
-    rc = load_kv(tx, arena, "SELECT key, value FROM params WHERE run_uuid = ? ORDER BY key",
-                 run_id, &r->params, &r->nparams, err);
+    rc = load_kv(tx, arena, "SELECT key, value FROM params WHERE run_uuid = ? ORDER BY key", run_id,
+                 &r->params, &r->nparams, err);
     if (rc == KILN_OK)
         rc = load_kv(tx, arena, "SELECT key, value FROM tags WHERE run_uuid = ? ORDER BY key",
                      run_id, &r->tags, &r->ntags, err);
@@ -204,8 +204,8 @@ int kiln_lineage_get(struct kiln_registry *reg, struct kiln_arena *arena, const 
         return rc;
     rc = reg_resolve_tx(tx, arena, uri, &out->resolved, err);
     if (rc == KILN_OK && out->resolved.name == NULL && out->resolved.run_id == NULL)
-        rc = kiln_err_set(err, KILN_EINVAL,
-                          "lineage needs a models:/ or runs:/ URI, not '%s'", uri);
+        rc =
+            kiln_err_set(err, KILN_EINVAL, "lineage needs a models:/ or runs:/ URI, not '%s'", uri);
     if (rc == KILN_OK && out->resolved.name != NULL) {
         rc = reg_model_id(tx, out->resolved.name, &rm_id, err);
         if (rc == KILN_OK)

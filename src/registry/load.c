@@ -8,8 +8,8 @@
 
 #include "registry/registry_int.h"
 
-int reg_read_version_row(struct kiln_stmt *st, int col0, struct kiln_arena *arena,
-                         const char *name, struct kiln_model_version *v, struct kiln_err *err)
+int reg_read_version_row(struct kiln_stmt *st, int col0, struct kiln_arena *arena, const char *name,
+                         struct kiln_model_version *v, struct kiln_err *err)
 {
     int oom = 0;
     memset(v, 0, sizeof(*v));
@@ -127,8 +127,8 @@ static int load_version(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm
     if (rc == KILN_STMT_ROW)
         rc = reg_read_version_row(st, 0, arena, name, v, err);
     else if (rc == KILN_STMT_DONE)
-        rc = kiln_err_set(err, KILN_ENOENT, "Model Version (name=%s, version=%lld) not found",
-                          name, (long long)version);
+        rc = kiln_err_set(err, KILN_ENOENT, "Model Version (name=%s, version=%lld) not found", name,
+                          (long long)version);
     kiln_stmt_finish(st);
     if (rc == KILN_OK)
         rc = reg_load_version_tags(tx, arena, rm_id, v, err);
@@ -137,9 +137,8 @@ static int load_version(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm
     return rc;
 }
 
-int reg_load_version(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id,
-                     const char *name, int64_t version, struct kiln_model_version **out,
-                     struct kiln_err *err)
+int reg_load_version(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id, const char *name,
+                     int64_t version, struct kiln_model_version **out, struct kiln_err *err)
 {
     struct kiln_model_version *v = kiln_arena_calloc(arena, 1, sizeof(*v));
     int rc;

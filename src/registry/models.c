@@ -108,9 +108,9 @@ int kiln_rm_rename(struct kiln_registry *reg, struct kiln_arena *arena, const ch
         return rc;
     rc = reg_model_id(tx, name, &rm_id, err);
     if (rc == KILN_OK) {
-        rc = reg_exec(tx, err,
-                      "UPDATE registered_models SET name = ?, last_updated_time = ? WHERE rm_id = ?",
-                      "tii", new_name, now, rm_id);
+        rc = reg_exec(
+            tx, err, "UPDATE registered_models SET name = ?, last_updated_time = ? WHERE rm_id = ?",
+            "tii", new_name, now, rm_id);
         if (rc == KILN_EEXIST)
             rc = kiln_err_set(err, rc, "Registered Model (name=%s) already exists.", new_name);
     }
@@ -190,8 +190,8 @@ int kiln_rm_delete(struct kiln_registry *reg, const char *name, const char *user
     return reg_commit(reg, tx, ev, err);
 }
 
-int kiln_rm_set_tag(struct kiln_registry *reg, const char *name, const char *key,
-                    const char *value, struct kiln_err *err)
+int kiln_rm_set_tag(struct kiln_registry *reg, const char *name, const char *key, const char *value,
+                    struct kiln_err *err)
 {
     struct kiln_tx *tx;
     int64_t rm_id;
@@ -274,8 +274,8 @@ int kiln_rm_latest_versions(struct kiln_registry *reg, struct kiln_arena *arena,
     rc = reg_model_id(tx, name, &rm_id, err);
     if (rc == KILN_OK)
         rc = reg_load_model(tx, arena, rm_id, &m, err);
-    res = rc == KILN_OK && m->nlatest > 0 ? kiln_arena_calloc(arena, m->nlatest, sizeof(*res))
-                                          : NULL;
+    res =
+        rc == KILN_OK && m->nlatest > 0 ? kiln_arena_calloc(arena, m->nlatest, sizeof(*res)) : NULL;
     if (rc == KILN_OK && m->nlatest > 0 && res == NULL)
         rc = reg_oom(err);
     for (size_t i = 0; rc == KILN_OK && i < m->nlatest; i++) {

@@ -137,8 +137,9 @@ static int threshold(struct pctx *p, const yaml_node_t *n, struct kiln_gate_thre
     static const struct {
         const char *text;
         enum kiln_gate_op op;
-    } ops[] = { { ">=", KILN_GATE_GE }, { "<=", KILN_GATE_LE }, { ">", KILN_GATE_GT },
-                { "<", KILN_GATE_LT } };
+    } ops[] = {
+        { ">=", KILN_GATE_GE }, { "<=", KILN_GATE_LE }, { ">", KILN_GATE_GT }, { "<", KILN_GATE_LT }
+    };
     struct kiln_err inner = { 0 };
     const char *v, *opat = NULL;
     struct kiln_str name, num;
@@ -178,8 +179,7 @@ static int compare_gate(struct pctx *p, const yaml_node_t *n, struct kiln_gate_c
     if (n->type != YAML_MAPPING_NODE)
         return fail_at(p, n, "a compare gate must be a mapping with metric and greater_is_better");
     c->line = (int)n->start_mark.line + 1;
-    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
-         pr++) {
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = node(p, pr->key), *v = node(p, pr->value);
         const char *key;
         int rc;
@@ -241,8 +241,7 @@ static int pr_gate(struct pctx *p, const yaml_node_t *n, struct kiln_env_policy 
         return KILN_OK;
     if (n->type != YAML_MAPPING_NODE)
         return fail_at(p, n, "pr_regression must be a mapping (tolerance, per_class)");
-    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
-         pr++) {
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
         yaml_node_t *k = node(p, pr->key), *v = node(p, pr->value);
         const char *key;
         int rc;
@@ -258,9 +257,8 @@ static int pr_gate(struct pctx *p, const yaml_node_t *n, struct kiln_env_policy 
         } else if (strcmp(key, "per_class") == 0) {
             rc = boolean(p, v, "per_class", &e->pr_per_class);
         } else {
-            rc = fail_at(p, k,
-                         "unknown key '%.60s' in pr_regression (expected tolerance, per_class)",
-                         key);
+            rc = fail_at(
+                p, k, "unknown key '%.60s' in pr_regression (expected tolerance, per_class)", key);
         }
         if (rc != KILN_OK)
             return rc;
@@ -390,8 +388,8 @@ static int parse_env(struct pctx *p, const yaml_node_t *k, const yaml_node_t *v,
     e->line = (int)k->start_mark.line + 1;
     if (!is_null(v)) {
         if (v->type != YAML_MAPPING_NODE)
-            return fail_at(p, v, "environment '%.60s' must be a mapping of gates, not %s",
-                           e->name, kind_name(v));
+            return fail_at(p, v, "environment '%.60s' must be a mapping of gates, not %s", e->name,
+                           kind_name(v));
         for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top;
              pr++) {
             yaml_node_t *kk = node(p, pr->key), *vv = node(p, pr->value);
@@ -413,8 +411,7 @@ static int parse_env(struct pctx *p, const yaml_node_t *k, const yaml_node_t *v,
                        "held-out dataset they read",
                        e->name);
     if (e->digest != NULL && e->dataset == NULL)
-        return fail_at(p, k, "environment '%.60s' pins a 'digest' but names no 'dataset'",
-                       e->name);
+        return fail_at(p, k, "environment '%.60s' pins a 'digest' but names no 'dataset'", e->name);
     return KILN_OK;
 }
 
@@ -435,8 +432,9 @@ static int check_refs(struct pctx *p, struct kiln_policy *pol, const yaml_node_t
                 return kiln_err_set(p->err, KILN_EINVAL,
                                     "policy line %d: environment '%s': %s '%s' is %s", e->line,
                                     e->name, r == 0 ? "after" : "champion", refs[r],
-                                    found ? "the environment itself" : "not an environment of "
-                                                                       "this policy");
+                                    found ? "the environment itself"
+                                          : "not an environment of "
+                                            "this policy");
         }
     }
     (void)envs;
@@ -525,12 +523,11 @@ int kiln_policy_parse_yaml(const char *text, size_t len, struct kiln_arena *aren
         return reg_oom(err);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        rc = kiln_err_set(err, KILN_EINVAL, "policy line %zu, column %zu: %s%s%s",
-                          (size_t)parser.problem_mark.line + 1,
-                          (size_t)parser.problem_mark.column + 1,
-                          parser.problem != NULL ? parser.problem : "malformed YAML",
-                          parser.context != NULL ? " " : "",
-                          parser.context != NULL ? parser.context : "");
+        rc = kiln_err_set(
+            err, KILN_EINVAL, "policy line %zu, column %zu: %s%s%s",
+            (size_t)parser.problem_mark.line + 1, (size_t)parser.problem_mark.column + 1,
+            parser.problem != NULL ? parser.problem : "malformed YAML",
+            parser.context != NULL ? " " : "", parser.context != NULL ? parser.context : "");
         yaml_parser_delete(&parser);
         return rc;
     }
@@ -651,8 +648,8 @@ int kiln_policy_set(struct kiln_registry *reg, const char *name, const char *yam
     if (rc == KILN_OK) {
         reg_payload_begin(&pl, name, 0);
         kiln_jsonw_kv_str(&pl.w, "environments", envs.buf);
-        rc = reg_event_append(tx, KILN_EV_POLICY_UPDATED, name, 0, NULL, user,
-                              reg_payload_end(&pl), &ev, err);
+        rc = reg_event_append(tx, KILN_EV_POLICY_UPDATED, name, 0, NULL, user, reg_payload_end(&pl),
+                              &ev, err);
         reg_payload_release(&pl);
     }
     if (rc != KILN_OK) {

@@ -70,8 +70,7 @@ static int validate_common(const char *name, const char *env, const char *reason
 
 /* Phase 1: policy, environment, current version and the gate report, from one snapshot. */
 static int judge(struct kiln_registry *reg, struct kiln_arena *arena, const char *name,
-                 int64_t version, const char *env, struct kiln_promotion *out,
-                 struct kiln_err *err)
+                 int64_t version, const char *env, struct kiln_promotion *out, struct kiln_err *err)
 {
     struct kiln_policy *pol;
     const struct kiln_env_policy *e;
@@ -91,8 +90,8 @@ static int judge(struct kiln_registry *reg, struct kiln_arena *arena, const char
     if (rc == KILN_OK)
         rc = reg_alias_version(tx, rm_id, env, &current, err);
     if (rc == KILN_OK)
-        rc = reg_gates_evaluate(tx, arena, rm_id, name, version, pol, e, current, &out->report,
-                                err);
+        rc =
+            reg_gates_evaluate(tx, arena, rm_id, name, version, pol, e, current, &out->report, err);
     kiln_store_rollback(tx);
     if (rc == KILN_OK) {
         out->from_version = current;
@@ -281,8 +280,9 @@ int kiln_rollback(struct kiln_registry *reg, struct kiln_arena *arena, const cha
     else if (rc == KILN_OK)
         rc = previous_version(tx, rm_id, name, env, cur, &target, err);
     if (rc == KILN_OK && target == cur)
-        rc = kiln_err_set(err, KILN_EINVAL, "'%s' of registered model '%s' already holds version "
-                                            "%lld",
+        rc = kiln_err_set(err, KILN_EINVAL,
+                          "'%s' of registered model '%s' already holds version "
+                          "%lld",
                           env, name, (long long)cur);
     if (rc == KILN_OK)
         rc = reg_exec(tx, err,

@@ -45,8 +45,8 @@ struct kiln_registry;
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
 struct kiln_registry_config {
-    int webhook_max_attempts;   /* deliveries tried at most this often (0 picks 10) */
-    int64_t webhook_backoff_ms; /* delay before the first retry, doubled after each (0: 1000) */
+    int webhook_max_attempts;       /* deliveries tried at most this often (0 picks 10) */
+    int64_t webhook_backoff_ms;     /* delay before the first retry, doubled after each (0: 1000) */
     int64_t webhook_backoff_max_ms; /* cap of the delay (0: 3,600,000) */
     long webhook_timeout_ms;        /* per POST (0: 10,000) */
 };
@@ -79,15 +79,15 @@ struct kiln_model_version {
     int64_t version;
     int64_t creation_timestamp;
     int64_t last_updated_timestamp;
-    const char *user_id;     /* NULL when unset */
-    const char *current_stage; /* "None", "Staging", "Production", "Archived" */
-    const char *description; /* NULL when unset */
-    const char *source;      /* as registered */
+    const char *user_id;          /* NULL when unset */
+    const char *current_stage;    /* "None", "Staging", "Production", "Archived" */
+    const char *description;      /* NULL when unset */
+    const char *source;           /* as registered */
     const char *storage_location; /* what get-download-uri answers */
-    const char *run_id;      /* NULL when unset */
-    const char *run_link;    /* NULL when unset */
-    const char *model_id;    /* logged model (MLflow 3), NULL when unset */
-    const char *status;      /* "READY" */
+    const char *run_id;           /* NULL when unset */
+    const char *run_link;         /* NULL when unset */
+    const char *model_id;         /* logged model (MLflow 3), NULL when unset */
+    const char *status;           /* "READY" */
     struct kiln_kv *tags;
     size_t ntags;
     const char **aliases; /* aliases pointing at this version, sorted */
@@ -103,7 +103,7 @@ struct kiln_registered_model {
     const char *name;
     int64_t creation_timestamp;
     int64_t last_updated_timestamp;
-    const char *description; /* NULL when unset */
+    const char *description;           /* NULL when unset */
     struct kiln_model_version *latest; /* highest version per stage, in stage order */
     size_t nlatest;
     struct kiln_kv *tags;
@@ -114,11 +114,11 @@ struct kiln_registered_model {
 
 /* A search request as MLflow's search endpoints take it. */
 struct kiln_registry_search {
-    const char *filter;        /* NULL or "" matches everything */
-    int64_t max_results;       /* 0: the endpoint's default */
+    const char *filter;  /* NULL or "" matches everything */
+    int64_t max_results; /* 0: the endpoint's default */
     const char *const *order_by;
     size_t norder_by;
-    const char *page_token;    /* NULL for the first page */
+    const char *page_token; /* NULL for the first page */
 };
 
 /* Parses a version number ("3"). KILN_EINVAL "Parameter 'version' must be an integer". */
@@ -155,8 +155,8 @@ int kiln_rm_search(struct kiln_registry *reg, struct kiln_arena *arena,
                    const struct kiln_registry_search *q,
                    struct kiln_registered_model **out /* OUT */, size_t *n /* OUT */,
                    const char **next_token /* OUT */, struct kiln_err *err);
-int kiln_rm_set_tag(struct kiln_registry *reg, const char *name, const char *key,
-                    const char *value, struct kiln_err *err);
+int kiln_rm_set_tag(struct kiln_registry *reg, const char *name, const char *key, const char *value,
+                    struct kiln_err *err);
 /* A missing tag is not an error (MLflow). */
 int kiln_rm_delete_tag(struct kiln_registry *reg, const char *name, const char *key,
                        struct kiln_err *err);
@@ -190,14 +190,13 @@ int kiln_mv_create(struct kiln_registry *reg, struct kiln_arena *arena,
                    const struct kiln_mv_create_args *a, struct kiln_model_version **out /* OUT */,
                    struct kiln_err *err);
 int kiln_mv_get(struct kiln_registry *reg, struct kiln_arena *arena, const char *name,
-                int64_t version, struct kiln_model_version **out /* OUT */,
-                struct kiln_err *err);
+                int64_t version, struct kiln_model_version **out /* OUT */, struct kiln_err *err);
 int kiln_mv_update(struct kiln_registry *reg, struct kiln_arena *arena, const char *name,
                    int64_t version, const char *description,
                    struct kiln_model_version **out /* OUT */, struct kiln_err *err);
 /* Soft delete: the number is never reused; aliases on it are dropped (recorded as moves). */
-int kiln_mv_delete(struct kiln_registry *reg, const char *name, int64_t version,
-                   const char *user, struct kiln_err *err);
+int kiln_mv_delete(struct kiln_registry *reg, const char *name, int64_t version, const char *user,
+                   struct kiln_err *err);
 /*
  * MLflow's search-model-versions: filter on name, version_number, run_id (also IN),
  * source_path, tags.<key>; order_by name, version_number, creation_timestamp,
@@ -207,18 +206,17 @@ int kiln_mv_delete(struct kiln_registry *reg, const char *name, int64_t version,
 int kiln_mv_search(struct kiln_registry *reg, struct kiln_arena *arena,
                    const struct kiln_registry_search *q, struct kiln_model_version **out /* OUT */,
                    size_t *n /* OUT */, const char **next_token /* OUT */, struct kiln_err *err);
-int kiln_mv_set_tag(struct kiln_registry *reg, const char *name, int64_t version,
-                    const char *key, const char *value, struct kiln_err *err);
+int kiln_mv_set_tag(struct kiln_registry *reg, const char *name, int64_t version, const char *key,
+                    const char *value, struct kiln_err *err);
 int kiln_mv_delete_tag(struct kiln_registry *reg, const char *name, int64_t version,
                        const char *key, struct kiln_err *err);
 /*
  * Moves a version to a stage (case-insensitive, canonicalised). archive_existing moves the
  * other versions in that stage to Archived and is valid only for Staging and Production.
  */
-int kiln_mv_transition_stage(struct kiln_registry *reg, struct kiln_arena *arena,
-                             const char *name, int64_t version, const char *stage,
-                             int archive_existing, struct kiln_model_version **out /* OUT */,
-                             struct kiln_err *err);
+int kiln_mv_transition_stage(struct kiln_registry *reg, struct kiln_arena *arena, const char *name,
+                             int64_t version, const char *stage, int archive_existing,
+                             struct kiln_model_version **out /* OUT */, struct kiln_err *err);
 /* The version's storage location (get-download-uri). */
 int kiln_mv_download_uri(struct kiln_registry *reg, struct kiln_arena *arena, const char *name,
                          int64_t version, const char **uri /* OUT */, struct kiln_err *err);
@@ -229,8 +227,8 @@ int kiln_mv_download_uri(struct kiln_registry *reg, struct kiln_arena *arena, co
  * Sets (creates or moves) an alias, recording the move. On a model with a promotion policy an
  * environment alias can only be moved by kiln_promote / kiln_rollback: KILN_EINVAL here.
  */
-int kiln_alias_set(struct kiln_registry *reg, const char *name, const char *alias,
-                   int64_t version, const char *user, struct kiln_err *err);
+int kiln_alias_set(struct kiln_registry *reg, const char *name, const char *alias, int64_t version,
+                   const char *user, struct kiln_err *err);
 /* Deletes an alias (absent: no-op); same environment rule as kiln_alias_set. */
 int kiln_alias_delete(struct kiln_registry *reg, const char *name, const char *alias,
                       const char *user, struct kiln_err *err);
@@ -342,9 +340,8 @@ struct kiln_evaluation {
  * earlier record for the same four (kiln evaluate re-runs replace). Validates names and
  * limits; emits evaluation.created. OUT: *id, *replaced (may be NULL).
  */
-int kiln_eval_create(struct kiln_registry *reg, const struct kiln_evaluation *e,
-                     const char *user, int64_t *id /* OUT */, int *replaced /* OUT */,
-                     struct kiln_err *err);
+int kiln_eval_create(struct kiln_registry *reg, const struct kiln_evaluation *e, const char *user,
+                     int64_t *id /* OUT */, int *replaced /* OUT */, struct kiln_err *err);
 /*
  * Evaluations of a model (version 0: every version; dataset NULL: every dataset), newest
  * first.
@@ -383,9 +380,9 @@ struct kiln_gate_compare {
 
 struct kiln_env_policy {
     const char *name;
-    const char *dataset; /* held-out dataset the metric gates read (NULL when none) */
-    const char *digest;  /* pinned digest, NULL for the latest evaluation on `dataset` */
-    const char *after;   /* order gate: the environment a version must have passed, or NULL */
+    const char *dataset;  /* held-out dataset the metric gates read (NULL when none) */
+    const char *digest;   /* pinned digest, NULL for the latest evaluation on `dataset` */
+    const char *after;    /* order gate: the environment a version must have passed, or NULL */
     const char *champion; /* environment whose version compare/pr gates judge against (NULL:
                              this one) */
     int require_champion; /* comparison gates fail when there is no champion */
@@ -465,7 +462,7 @@ struct kiln_promotion {
     int moved;            /* 1 when the alias moved */
     int64_t from_version; /* 0 when the environment was empty */
     int64_t to_version;
-    int64_t move_id;      /* history record (also for a refusal) */
+    int64_t move_id; /* history record (also for a refusal) */
     int64_t event_id;
     struct kiln_gate_report report;
     const char *report_json; /* the report as stored */
@@ -498,7 +495,7 @@ struct kiln_alias_move {
     int64_t time;
     const char *user_id;
     const char *alias;
-    const char *action; /* "promote", "rollback", "set", "delete", "version_deleted", "refused" */
+    const char *action;   /* "promote", "rollback", "set", "delete", "version_deleted", "refused" */
     int64_t from_version; /* 0 when none */
     int64_t to_version;   /* 0 when none (a delete) */
     const char *reason;
@@ -583,9 +580,9 @@ struct kiln_registry_event {
     int64_t id;
     int64_t time;
     const char *type;
-    const char *model;   /* NULL when not about one model */
-    int64_t version;     /* 0 when none */
-    const char *alias;   /* NULL when none */
+    const char *model; /* NULL when not about one model */
+    int64_t version;   /* 0 when none */
+    const char *alias; /* NULL when none */
     const char *user_id;
     const char *payload; /* JSON object text */
 };

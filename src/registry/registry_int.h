@@ -87,9 +87,8 @@ int reg_alias_version(struct kiln_tx *tx, int64_t rm_id, const char *alias,
 int reg_touch(struct kiln_tx *tx, int64_t rm_id, int64_t now, struct kiln_err *err);
 
 /* Loads one live version with tags and aliases. KILN_ENOENT as reg_version_exists. */
-int reg_load_version(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id,
-                     const char *name, int64_t version, struct kiln_model_version **out,
-                     struct kiln_err *err);
+int reg_load_version(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id, const char *name,
+                     int64_t version, struct kiln_model_version **out, struct kiln_err *err);
 /* Loads a registered model with tags, aliases and latest versions per stage. */
 int reg_load_model(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id,
                    struct kiln_registered_model **out, struct kiln_err *err);
@@ -97,12 +96,12 @@ int reg_load_model(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id,
  * Fills v from a row of REG_VERSION_COLUMNS starting at column `col0` (tags and aliases are
  * loaded separately).
  */
-#define REG_VERSION_COLUMNS                                                                  \
-    "mv.version, mv.creation_time, mv.last_updated_time, mv.user_id, mv.current_stage, "     \
+#define REG_VERSION_COLUMNS                                                                 \
+    "mv.version, mv.creation_time, mv.last_updated_time, mv.user_id, mv.current_stage, "    \
     "mv.description, mv.source, mv.storage_location, mv.run_id, mv.run_link, mv.model_id, " \
     "mv.status"
-int reg_read_version_row(struct kiln_stmt *st, int col0, struct kiln_arena *arena,
-                         const char *name, struct kiln_model_version *v, struct kiln_err *err);
+int reg_read_version_row(struct kiln_stmt *st, int col0, struct kiln_arena *arena, const char *name,
+                         struct kiln_model_version *v, struct kiln_err *err);
 int reg_load_version_tags(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id,
                           struct kiln_model_version *v, struct kiln_err *err);
 int reg_load_version_aliases(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id,

@@ -163,8 +163,8 @@ static int mlflow_step(struct kiln_http_client *c, struct kiln_arena *arena, con
         req = json_pack("{s:s}", "run_id", u.run_id);
         rc = kiln_http_client_json(c, "GET", "/api/2.0/mlflow/runs/get", req, &doc, err);
         if (rc == KILN_OK) {
-            const char *root = jstr(json_object_get(json_object_get(doc, "run"), "info"),
-                                    "artifact_uri");
+            const char *root =
+                jstr(json_object_get(json_object_get(doc, "run"), "info"), "artifact_uri");
             if (root == NULL)
                 rc = kiln_err_set(err, KILN_EIO, "run '%s' has no artifact_uri", u.run_id);
             else if (*u.path == '\0')
@@ -429,8 +429,8 @@ int kiln_registry_download(struct kiln_http_client *c, const char *uri, const ch
         kiln_buf_init(&rel, 65536);
         rc = kiln_buf_append(&base, loc, (size_t)(strstr(loc, PROXY "/") - loc));
         if (rc == KILN_OK)
-            rc = kiln_url_decode(marker + strlen(PROXY "/"), strlen(marker + strlen(PROXY "/")),
-                                 0, &rel);
+            rc = kiln_url_decode(marker + strlen(PROXY "/"), strlen(marker + strlen(PROXY "/")), 0,
+                                 &rel);
         if (rc == KILN_OK)
             rc = kiln_http_client_new(base.buf, 0, &other, err);
         if (rc == KILN_OK) {

@@ -20,8 +20,8 @@ int reg_run_artifact_uri(struct kiln_tx *tx, struct kiln_arena *arena, const cha
 {
     struct kiln_stmt *st;
     int oom = 0;
-    int rc = reg_prepare(tx, &st, err, "SELECT artifact_uri FROM runs WHERE run_uuid = ?", "t",
-                         run_id);
+    int rc =
+        reg_prepare(tx, &st, err, "SELECT artifact_uri FROM runs WHERE run_uuid = ?", "t", run_id);
     if (rc != KILN_OK)
         return rc;
     rc = kiln_stmt_step(st, err);

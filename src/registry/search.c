@@ -20,8 +20,8 @@
 
 static const struct kiln_sf_field rm_attrs[] = {
     { "name", NULL, "registered_models.name", KILN_SF_STRING, KILN_SF_OPS_STRING, ORD_FILT },
-    { "timestamp", "last_updated_timestamp", "registered_models.last_updated_time",
-      KILN_SF_NUMBER, KILN_SF_OPS_NUMERIC, KILN_SF_ORDERABLE },
+    { "timestamp", "last_updated_timestamp", "registered_models.last_updated_time", KILN_SF_NUMBER,
+      KILN_SF_OPS_NUMERIC, KILN_SF_ORDERABLE },
     { "last_updated_timestamp", NULL, "registered_models.last_updated_time", KILN_SF_NUMBER,
       KILN_SF_OPS_NUMERIC, KILN_SF_ORDERABLE },
 };
@@ -46,8 +46,8 @@ static const struct kiln_sf_field mv_attrs[] = {
     { "source_path", NULL, "mv.source", KILN_SF_STRING, KILN_SF_OPS_STRING, KILN_SF_FILTERABLE },
     { "creation_timestamp", NULL, "mv.creation_time", KILN_SF_NUMBER, KILN_SF_OPS_NUMERIC,
       KILN_SF_ORDERABLE },
-    { "last_updated_timestamp", NULL, "mv.last_updated_time", KILN_SF_NUMBER,
-      KILN_SF_OPS_NUMERIC, KILN_SF_ORDERABLE },
+    { "last_updated_timestamp", NULL, "mv.last_updated_time", KILN_SF_NUMBER, KILN_SF_OPS_NUMERIC,
+      KILN_SF_ORDERABLE },
 };
 
 static const struct kiln_sf_schema mv_schema = {
@@ -282,8 +282,8 @@ int kiln_rm_search(struct kiln_registry *reg, struct kiln_arena *arena,
 }
 
 int kiln_mv_search(struct kiln_registry *reg, struct kiln_arena *arena,
-                   const struct kiln_registry_search *s, struct kiln_model_version **out,
-                   size_t *n, const char **next_token, struct kiln_err *err)
+                   const struct kiln_registry_search *s, struct kiln_model_version **out, size_t *n,
+                   const char **next_token, struct kiln_err *err)
 {
     static const char *const defaults[] = { "last_updated_timestamp DESC", "name ASC",
                                             "version_number DESC" };
@@ -315,8 +315,8 @@ int kiln_mv_search(struct kiln_registry *reg, struct kiln_arena *arena,
                          "key = 'mlflow.prompt.is_prompt' AND LOWER(value) = 'true')");
     rc = kiln_sf_to_sql(f, &mv_schema, &q, err);
     if (rc == KILN_OK)
-        rc = add_order(&q, &mv_schema, s, arena, defaults, KILN_ARRAY_LEN(defaults), ties,
-                       tie_cols, KILN_ARRAY_LEN(ties), err);
+        rc = add_order(&q, &mv_schema, s, arena, defaults, KILN_ARRAY_LEN(defaults), ties, tie_cols,
+                       KILN_ARRAY_LEN(ties), err);
     kiln_sql_add(&q, " LIMIT ");
     kiln_sql_int64(&q, max + 1);
     kiln_sql_add(&q, " OFFSET ");

@@ -127,8 +127,9 @@ int reg_oom(struct kiln_err *err)
 
 int reg_model_id(struct kiln_tx *tx, const char *name, int64_t *rm_id, struct kiln_err *err)
 {
-    int found, rc = reg_query_int64(tx, err, rm_id, &found,
-                                    "SELECT rm_id FROM registered_models WHERE name = ?", "t", name);
+    int found,
+        rc = reg_query_int64(tx, err, rm_id, &found,
+                             "SELECT rm_id FROM registered_models WHERE name = ?", "t", name);
     if (rc == KILN_OK && !found)
         rc = kiln_err_set(err, KILN_ENOENT, "Registered Model with name=%s not found", name);
     return rc;
@@ -151,9 +152,10 @@ int reg_version_exists(struct kiln_tx *tx, int64_t rm_id, const char *name, int6
 int reg_alias_version(struct kiln_tx *tx, int64_t rm_id, const char *alias, int64_t *version,
                       struct kiln_err *err)
 {
-    int found, rc = reg_query_int64(tx, err, version, &found,
-                                    "SELECT version FROM model_aliases WHERE rm_id = ? AND alias = ?",
-                                    "it", rm_id, alias);
+    int found,
+        rc = reg_query_int64(tx, err, version, &found,
+                             "SELECT version FROM model_aliases WHERE rm_id = ? AND alias = ?",
+                             "it", rm_id, alias);
     if (rc == KILN_OK && !found)
         *version = 0;
     return rc;
@@ -170,8 +172,8 @@ int reg_touch(struct kiln_tx *tx, int64_t rm_id, int64_t now, struct kiln_err *e
 int reg_is_alias_char(unsigned char c)
 {
     /* Python's \w in a str pattern also matches non-ASCII letters; bytes >= 0x80 stand in. */
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c >= 0x80;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c >= 0x80;
 }
 
 int kiln_registry_validate_alias(const char *alias, struct kiln_err *err)
@@ -287,8 +289,8 @@ int reg_history_append(struct kiln_tx *tx, int64_t rm_id, const char *user, cons
                          "INSERT INTO alias_history (rm_id, time, user_id, alias, action, "
                          "from_version, to_version, reason, report) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING move_id",
-                         "iitttiitt", rm_id, kiln_now_ms(), user != NULL ? user : "", alias,
-                         action, from, to, reason != NULL ? reason : "", report_json);
+                         "iitttiitt", rm_id, kiln_now_ms(), user != NULL ? user : "", alias, action,
+                         from, to, reason != NULL ? reason : "", report_json);
     if (rc != KILN_OK)
         return rc;
     /* 0 stands for "no version": store it as NULL. */
@@ -312,8 +314,7 @@ int reg_event_append(struct kiln_tx *tx, const char *type, const char *model, in
     int rc = reg_prepare(tx, &st, err,
                          "INSERT INTO registry_events (time, type, model, version, alias, user_id, "
                          "payload) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING event_id",
-                         "ittittt",
-                         now, type, model, version, alias, user != NULL ? user : "",
+                         "ittittt", now, type, model, version, alias, user != NULL ? user : "",
                          payload != NULL ? payload : "{}");
     if (rc != KILN_OK)
         return rc;

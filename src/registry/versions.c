@@ -209,9 +209,9 @@ int kiln_mv_create(struct kiln_registry *reg, struct kiln_arena *arena,
                       "last_updated_time, user_id, description, current_stage, source, "
                       "storage_location, run_id, run_link, model_id, status) "
                       "VALUES (?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, ?, 'READY')",
-                      "iiiittttttt",
-                      rm_id, version, now, now, a->user, a->description, a->source, location,
-                      run_id != NULL && *run_id != '\0' ? run_id : NULL, a->run_link, a->model_id);
+                      "iiiittttttt", rm_id, version, now, now, a->user, a->description, a->source,
+                      location, run_id != NULL && *run_id != '\0' ? run_id : NULL, a->run_link,
+                      a->model_id);
     if (rc == KILN_OK)
         rc = insert_version_tags(tx, rm_id, version, a->tags, a->ntags, err);
     if (rc == KILN_OK)
@@ -229,8 +229,7 @@ int kiln_mv_create(struct kiln_registry *reg, struct kiln_arena *arena,
 
 /* Opens a transaction and finds a live version; on success the caller owns *tx. */
 static int open_version(struct kiln_registry *reg, enum kiln_tx_mode mode, const char *name,
-                        int64_t version, struct kiln_tx **tx, int64_t *rm_id,
-                        struct kiln_err *err)
+                        int64_t version, struct kiln_tx **tx, int64_t *rm_id, struct kiln_err *err)
 {
     int rc = reg_validate_name(name, "name", err);
     if (rc != KILN_OK)
@@ -358,8 +357,8 @@ int kiln_mv_delete(struct kiln_registry *reg, const char *name, int64_t version,
     return reg_commit(reg, tx, ev, err);
 }
 
-int kiln_mv_set_tag(struct kiln_registry *reg, const char *name, int64_t version,
-                    const char *key, const char *value, struct kiln_err *err)
+int kiln_mv_set_tag(struct kiln_registry *reg, const char *name, int64_t version, const char *key,
+                    const char *value, struct kiln_err *err)
 {
     struct kiln_tx *tx;
     struct kiln_kv kv = { key, value != NULL ? value : "" };
@@ -397,10 +396,9 @@ int kiln_mv_delete_tag(struct kiln_registry *reg, const char *name, int64_t vers
     return kiln_store_commit(tx, err);
 }
 
-int kiln_mv_transition_stage(struct kiln_registry *reg, struct kiln_arena *arena,
-                             const char *name, int64_t version, const char *stage,
-                             int archive_existing, struct kiln_model_version **out,
-                             struct kiln_err *err)
+int kiln_mv_transition_stage(struct kiln_registry *reg, struct kiln_arena *arena, const char *name,
+                             int64_t version, const char *stage, int archive_existing,
+                             struct kiln_model_version **out, struct kiln_err *err)
 {
     const char *canon = kiln_stage_canonical(stage != NULL ? stage : "");
     struct kiln_model_version *before;

@@ -37,8 +37,8 @@ struct due {
     struct kiln_registry_event ev;
 };
 
-static int load_due(struct kiln_registry *reg, struct kiln_arena *arena, struct due *out,
-                    size_t *n, struct kiln_err *err)
+static int load_due(struct kiln_registry *reg, struct kiln_arena *arena, struct due *out, size_t *n,
+                    struct kiln_err *err)
 {
     struct kiln_stmt *st = NULL;
     struct kiln_tx *tx;
@@ -98,8 +98,8 @@ static long post(struct kiln_registry *reg, const struct due *d, char *errbuf, s
     if (rc == KILN_OK)
         rc = kiln_http_client_new(d->url, reg->cfg.webhook_timeout_ms, &c, &err);
     if (rc == KILN_OK)
-        rc = kiln_http_client_call(c, "POST", "", "application/json", b.buf, b.len, &status,
-                                   &resp, &err);
+        rc = kiln_http_client_call(c, "POST", "", "application/json", b.buf, b.len, &status, &resp,
+                                   &err);
     if (rc != KILN_OK) {
         snprintf(errbuf, size, "%s", kiln_err_msg(&err, rc));
         status = 0;
@@ -126,8 +126,9 @@ static int record(struct kiln_registry *reg, const struct due *d, long status, c
     struct kiln_tx *tx;
     int64_t now = kiln_now_ms(), attempts = d->attempts + 1;
     int ok = status >= 200 && status <= 299;
-    const char *state = ok ? "delivered" : attempts >= reg->cfg.webhook_max_attempts ? "failed"
-                                                                                       : "pending";
+    const char *state = ok                                          ? "delivered"
+                        : attempts >= reg->cfg.webhook_max_attempts ? "failed"
+                                                                    : "pending";
     int rc = kiln_store_begin(reg->store, KILN_TX_WRITE, &tx, err);
     if (rc != KILN_OK)
         return rc;

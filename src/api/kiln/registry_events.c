@@ -99,8 +99,8 @@ static int h_events(void *app, struct kiln_http_req *req, struct kiln_http_resp 
     /* Where the next poll starts: past what was scanned, unless the page was cut short. */
     kiln_jsonw_kv_int(&w, "next_after",
                       n > 0 && (int64_t)n == (limit > 0 ? limit : 100) ? ev[n - 1].id
-                      : last > after                                    ? last
-                                                                        : after);
+                      : last > after                                   ? last
+                                                                       : after);
     kiln_jsonw_obj_end(&w);
     return kiln_api_json_end(&w, err);
 }

@@ -445,14 +445,10 @@ static int h_policy_set(void *app, struct kiln_http_req *req, struct kiln_http_r
 }
 
 static const struct kiln_api_route routes[] = {
-    { "GET", "/models/resolve", h_resolve },
-    { "GET", "/models/lineage", h_lineage },
-    { "POST", "/models/evaluations", h_eval_create },
-    { "GET", "/models/evaluations", h_eval_list },
-    { "POST", "/models/promote", h_promote },
-    { "POST", "/models/rollback", h_rollback },
-    { "GET", "/models/history", h_history },
-    { "GET", "/models/policy", h_policy_get },
+    { "GET", "/models/resolve", h_resolve },          { "GET", "/models/lineage", h_lineage },
+    { "POST", "/models/evaluations", h_eval_create }, { "GET", "/models/evaluations", h_eval_list },
+    { "POST", "/models/promote", h_promote },         { "POST", "/models/rollback", h_rollback },
+    { "GET", "/models/history", h_history },          { "GET", "/models/policy", h_policy_get },
     { "POST", "/models/policy", h_policy_set },
 };
 

@@ -178,8 +178,8 @@ static int h_latest(void *app, struct kiln_http_req *req, struct kiln_http_resp 
     if (rc == KILN_OK)
         rc = kiln_regapi_strings(req, doc, "stages", &stages, &nstages, err);
     if (rc == KILN_OK)
-        rc = kiln_rm_latest_versions(srv->registry, req->arena, name, stages, nstages, &vs, &n,
-                                     err);
+        rc =
+            kiln_rm_latest_versions(srv->registry, req->arena, name, stages, nstages, &vs, &n, err);
     if (rc != KILN_OK)
         return rc;
     kiln_api_json_begin(resp, &w);

@@ -98,8 +98,8 @@ static int h_update(void *app, struct kiln_http_req *req, struct kiln_http_resp 
     if (rc == KILN_OK)
         rc = kiln_json_get_str(doc, "description", KILN_JSON_OPTIONAL, &desc, err);
     if (rc == KILN_OK)
-        rc = kiln_mv_update(srv->registry, req->arena, name, version, desc != NULL ? desc : "",
-                            &v, err);
+        rc = kiln_mv_update(srv->registry, req->arena, name, version, desc != NULL ? desc : "", &v,
+                            err);
     return rc == KILN_OK ? respond_version(resp, v, err) : rc;
 }
 
@@ -132,8 +132,8 @@ static int h_transition(void *app, struct kiln_http_req *req, struct kiln_http_r
         rc = kiln_json_get_bool(doc, "archive_existing_versions", KILN_JSON_REQUIRED, &archive,
                                 NULL, err);
     if (rc == KILN_OK)
-        rc = kiln_mv_transition_stage(srv->registry, req->arena, name, version, stage, archive,
-                                      &v, err);
+        rc = kiln_mv_transition_stage(srv->registry, req->arena, name, version, stage, archive, &v,
+                                      err);
     return rc == KILN_OK ? respond_version(resp, v, err) : rc;
 }
 

@@ -88,8 +88,8 @@ static inline void fx_run(struct fx *f, const char *run_id)
     fx_sql(f, sql);
 }
 
-static inline struct kiln_model_version *fx_version(struct fx *f, const char *name, const char *source,
-                                             const char *run_id)
+static inline struct kiln_model_version *fx_version(struct fx *f, const char *name,
+                                                    const char *source, const char *run_id)
 {
     struct kiln_mv_create_args a = { 0 };
     struct kiln_model_version *v = NULL;

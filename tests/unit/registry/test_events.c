@@ -113,26 +113,26 @@ static void test_event_log(void **state)
     assert_string_equal(ev[3].user_id, "bob");
     assert_non_null(strstr(ev[3].payload, "\"to_version\":\"1\""));
     assert_int_equal(kiln_registry_last_event_id(f->reg), last);
-    assert_int_equal(kiln_registry_events(f->reg, f->arena, ev[1].id, 0, NULL, NULL, &ev, &n,
-                                          &last, &err),
-                     KILN_OK);
+    assert_int_equal(
+        kiln_registry_events(f->reg, f->arena, ev[1].id, 0, NULL, NULL, &ev, &n, &last, &err),
+        KILN_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(kiln_registry_events(f->reg, f->arena, 0, 0, "alias.moved,"
-                                                                  "registered_model.created",
+    assert_int_equal(kiln_registry_events(f->reg, f->arena, 0, 0,
+                                          "alias.moved,"
+                                          "registered_model.created",
                                           "a", &ev, &n, &last, &err),
                      KILN_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(kiln_registry_events(f->reg, f->arena, 0, 1, NULL, NULL, &ev, &n, &last,
-                                          &err),
+    assert_int_equal(kiln_registry_events(f->reg, f->arena, 0, 1, NULL, NULL, &ev, &n, &last, &err),
                      KILN_OK);
     assert_int_equal(n, 1);
-    assert_int_equal(kiln_registry_events(f->reg, f->arena, 0, 0, "alias.movd", NULL, &ev, &n,
-                                          &last, &err),
-                     KILN_EINVAL);
+    assert_int_equal(
+        kiln_registry_events(f->reg, f->arena, 0, 0, "alias.movd", NULL, &ev, &n, &last, &err),
+        KILN_EINVAL);
     assert_string_equal(err.msg, "unknown event type 'alias.movd'");
-    assert_int_equal(kiln_registry_events(f->reg, f->arena, -1, 0, NULL, NULL, &ev, &n, &last,
-                                          &err),
-                     KILN_EINVAL);
+    assert_int_equal(
+        kiln_registry_events(f->reg, f->arena, -1, 0, NULL, NULL, &ev, &n, &last, &err),
+        KILN_EINVAL);
 }
 
 struct woken {
@@ -200,8 +200,7 @@ static void test_watches(void **state)
     kiln_registry_stop(f->reg);
     assert_int_equal(wait_woken(&w, 3), 3);
     assert_true(kiln_registry_stopping(f->reg));
-    assert_int_equal(kiln_registry_watch(f->reg, last, t0 + 600000, wake_cb, &w),
-                     KILN_WATCH_READY);
+    assert_int_equal(kiln_registry_watch(f->reg, last, t0 + 600000, wake_cb, &w), KILN_WATCH_READY);
 }
 
 static void test_webhook_validation(void **state)
@@ -211,8 +210,7 @@ static void test_webhook_validation(void **state)
     int64_t id;
     assert_int_equal(kiln_webhook_create(f->reg, "ftp://x/y", "*", NULL, &id, &err), KILN_EINVAL);
     assert_int_equal(kiln_webhook_create(f->reg, "", "*", NULL, &id, &err), KILN_EINVAL);
-    assert_int_equal(kiln_webhook_create(f->reg, "http://h/x", "alias.moved,nope", NULL, &id,
-                                         &err),
+    assert_int_equal(kiln_webhook_create(f->reg, "http://h/x", "alias.moved,nope", NULL, &id, &err),
                      KILN_EINVAL);
     assert_int_equal(kiln_webhook_create(f->reg, "http://h/x", "alias.moved", "d", &id, &err),
                      KILN_OK);
@@ -236,9 +234,8 @@ static void test_webhook_delivery(void **state)
     kiln_registry_free(f->reg);
     assert_int_equal(kiln_registry_new(f->store, &cfg, &f->reg, &err), KILN_OK);
     assert_int_equal(kiln_webhook_create(f->reg, r.url, "*", "all", &id, &err), KILN_OK);
-    assert_int_equal(kiln_webhook_create(f->reg, r.url, "alias.moved", "aliases", &only_alias,
-                                         &err),
-                     KILN_OK);
+    assert_int_equal(
+        kiln_webhook_create(f->reg, r.url, "alias.moved", "aliases", &only_alias, &err), KILN_OK);
     assert_int_equal(kiln_registry_start(f->reg, &err), KILN_OK);
     fx_model(f, "a");
     fx_version(f, "a", "mlflow-artifacts:/x", NULL);

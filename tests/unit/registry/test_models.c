@@ -12,9 +12,9 @@ static void test_create_get_duplicate(void **state)
     struct kiln_kv tags[] = { { "team", "risk" }, { "team", "fraud" } };
     struct kiln_err err = { 0 };
 
-    assert_int_equal(kiln_rm_create(f->reg, f->arena, "fraud", tags, 2, "detects fraud", "alice",
-                                    &m, &err),
-                     KILN_OK);
+    assert_int_equal(
+        kiln_rm_create(f->reg, f->arena, "fraud", tags, 2, "detects fraud", "alice", &m, &err),
+        KILN_OK);
     assert_string_equal(m->name, "fraud");
     assert_string_equal(m->description, "detects fraud");
     /* A repeated key in one request: last one wins (MLflow builds a dict). */
@@ -95,10 +95,10 @@ static void test_versions_numbering_and_delete(void **state)
     assert_int_equal(fx_int(f, "SELECT COUNT(*) FROM model_versions WHERE version = 3 AND "
                                "source = 'REDACTED-SOURCE-PATH' AND deleted = 1"),
                      1);
-    assert_int_equal(kiln_mv_create(f->reg, f->arena,
-                                    &(struct kiln_mv_create_args){ .name = "nope", .source = "x:/" },
-                                    &v, &err),
-                     KILN_ENOENT);
+    assert_int_equal(
+        kiln_mv_create(f->reg, f->arena,
+                       &(struct kiln_mv_create_args){ .name = "nope", .source = "x:/" }, &v, &err),
+        KILN_ENOENT);
 }
 
 static void test_source_rules(void **state)
@@ -447,8 +447,7 @@ static void test_resolve(void **state)
     assert_string_equal(r.artifact_uri, "mlflow-artifacts:/x/y");
     assert_int_equal(kiln_registry_resolve(f->reg, f->arena, "models:/m@nope", &r, &err),
                      KILN_EINVAL);
-    assert_int_equal(kiln_registry_resolve(f->reg, f->arena, "models:/m/9", &r, &err),
-                     KILN_ENOENT);
+    assert_int_equal(kiln_registry_resolve(f->reg, f->arena, "models:/m/9", &r, &err), KILN_ENOENT);
     assert_int_equal(kiln_registry_resolve(f->reg, f->arena, "models:/zz/1", &r, &err),
                      KILN_ENOENT);
     assert_int_equal(kiln_registry_resolve(f->reg, f->arena, "runs:/nope/x", &r, &err),
@@ -532,8 +531,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_get_duplicate, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bad_tags_change_nothing, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_versions_numbering_and_delete, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_versions_numbering_and_delete, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_source_rules, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_models_sources_resolve, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stages, fx_setup, fx_teardown),

@@ -30,34 +30,33 @@ static int parse(const char *text, struct kiln_policy **p, struct kiln_err *err)
 
 static void test_full_policy(void **state)
 {
-    static const char text[] =
-        "# promotion policy\n"
-        "version: 1\n"
-        "environments:\n"
-        "  dev: {}\n"
-        "  staging:\n"
-        "    dataset: holdout\n"
-        "    metrics:\n"
-        "      - roc_auc >= 0.90\n"
-        "      - log_loss<0.4\n"
-        "    tags:\n"
-        "      validation_status: passed\n"
-        "  canary:\n"
-        "    dataset: holdout\n"
-        "    digest: abc123\n"
-        "    compare:\n"
-        "      - metric: roc_auc\n"
-        "        greater_is_better: true\n"
-        "        min_absolute_change: 0.001\n"
-        "        min_relative_change: 0.01\n"
-        "        threshold: 0.8\n"
-        "    pr_regression: {tolerance: 0.02, per_class: false}\n"
-        "  production:\n"
-        "    after: canary\n"
-        "    champion: production\n"
-        "    require_champion: yes\n"
-        "    dataset: holdout\n"
-        "    pr_regression:\n";
+    static const char text[] = "# promotion policy\n"
+                               "version: 1\n"
+                               "environments:\n"
+                               "  dev: {}\n"
+                               "  staging:\n"
+                               "    dataset: holdout\n"
+                               "    metrics:\n"
+                               "      - roc_auc >= 0.90\n"
+                               "      - log_loss<0.4\n"
+                               "    tags:\n"
+                               "      validation_status: passed\n"
+                               "  canary:\n"
+                               "    dataset: holdout\n"
+                               "    digest: abc123\n"
+                               "    compare:\n"
+                               "      - metric: roc_auc\n"
+                               "        greater_is_better: true\n"
+                               "        min_absolute_change: 0.001\n"
+                               "        min_relative_change: 0.01\n"
+                               "        threshold: 0.8\n"
+                               "    pr_regression: {tolerance: 0.02, per_class: false}\n"
+                               "  production:\n"
+                               "    after: canary\n"
+                               "    champion: production\n"
+                               "    require_champion: yes\n"
+                               "    dataset: holdout\n"
+                               "    pr_regression:\n";
     struct kiln_policy *p;
     struct kiln_err err = { 0 };
     (void)state;
@@ -96,9 +95,9 @@ static void test_after_none(void **state)
     struct kiln_policy *p;
     struct kiln_err err = { 0 };
     (void)state;
-    assert_int_equal(parse("environments:\n  a:\n  b:\n    after: null\n  c:\n    after: none\n",
-                           &p, &err),
-                     KILN_OK);
+    assert_int_equal(
+        parse("environments:\n  a:\n  b:\n    after: null\n  c:\n    after: none\n", &p, &err),
+        KILN_OK);
     assert_int_equal(p->nenvs, 3);
     assert_null(p->envs[1].after);
     assert_null(p->envs[2].after);
@@ -121,7 +120,7 @@ static void test_errors_name_the_line(void **state)
         { "environments:\n  staging:\n    metrics: [\"auc >= 1\"]\n",
           "policy line 2, column 3: environment 'staging' has metric gates but no 'dataset'" },
         { "environments:\n  a: {}\n  a: {}\n", "policy line 3, column 3: environment 'a' is "
-                                                "listed twice" },
+                                               "listed twice" },
         { "environments:\n  a:\n    after: zz\n", "environment 'a': after 'zz' is not an "
                                                   "environment" },
         { "environments:\n  a:\n    after: a\n", "after 'a' is the environment itself" },
@@ -197,10 +196,8 @@ static void test_nul_and_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_policy),
-        cmocka_unit_test(test_after_none),
-        cmocka_unit_test(test_errors_name_the_line),
-        cmocka_unit_test(test_alias_bomb_is_bounded),
+        cmocka_unit_test(test_full_policy),          cmocka_unit_test(test_after_none),
+        cmocka_unit_test(test_errors_name_the_line), cmocka_unit_test(test_alias_bomb_is_bounded),
         cmocka_unit_test(test_nul_and_size),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

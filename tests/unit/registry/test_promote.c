@@ -175,8 +175,7 @@ static void test_flow(void **state)
     assert_true(p.moved);
     assert_int_equal(p.report.ngates, 0);
     eval(f, 1, 0.92, 0.30, 0.80, 0.70, 0.60, 0.50);
-    assert_int_equal(kiln_mv_set_tag(f->reg, "m", 1, "validation_status", "passed", &err),
-                     KILN_OK);
+    assert_int_equal(kiln_mv_set_tag(f->reg, "m", 1, "validation_status", "passed", &err), KILN_OK);
     assert_int_equal(promote(f, 1, "staging", &p, &err), KILN_OK);
     assert_true(gate(&p, "roc_auc")->passed);
     assert_true(gate(&p, "roc_auc")->observed == 0.92);
@@ -187,8 +186,7 @@ static void test_flow(void **state)
 
     /* Version 2 is worse on recall for class fraud: refused at production. */
     eval(f, 2, 0.95, 0.20, 0.81, 0.71, 0.70, 0.40);
-    assert_int_equal(kiln_mv_set_tag(f->reg, "m", 2, "validation_status", "passed", &err),
-                     KILN_OK);
+    assert_int_equal(kiln_mv_set_tag(f->reg, "m", 2, "validation_status", "passed", &err), KILN_OK);
     assert_int_equal(promote(f, 2, "dev", &p, &err), KILN_OK);
     assert_int_equal(promote(f, 2, "staging", &p, &err), KILN_OK);
     assert_int_equal(promote(f, 2, "canary", &p, &err), KILN_OK);
@@ -206,28 +204,27 @@ static void test_flow(void **state)
 
     /* Version 3 passes everything, then is rolled back (no gates). */
     eval(f, 3, 0.97, 0.15, 0.82, 0.72, 0.62, 0.51);
-    assert_int_equal(kiln_mv_set_tag(f->reg, "m", 3, "validation_status", "passed", &err),
-                     KILN_OK);
+    assert_int_equal(kiln_mv_set_tag(f->reg, "m", 3, "validation_status", "passed", &err), KILN_OK);
     assert_int_equal(promote(f, 3, "dev", &p, &err), KILN_OK);
     assert_int_equal(promote(f, 3, "staging", &p, &err), KILN_OK);
     assert_int_equal(promote(f, 3, "canary", &p, &err), KILN_OK);
     assert_int_equal(promote(f, 3, "production", &p, &err), KILN_OK);
     assert_int_equal(p.from_version, 1);
-    assert_int_equal(kiln_rollback(f->reg, f->arena, "m", "production", 0, "incident 42", "bob",
-                                   -1, &p, &err),
-                     KILN_OK);
+    assert_int_equal(
+        kiln_rollback(f->reg, f->arena, "m", "production", 0, "incident 42", "bob", -1, &p, &err),
+        KILN_OK);
     assert_int_equal(p.from_version, 3);
     assert_int_equal(p.to_version, 1);
     assert_int_equal(fx_int(f, "SELECT version FROM model_aliases WHERE alias = 'production'"), 1);
     /* Nothing before version 1: a second rollback has nowhere to go. */
-    assert_int_equal(kiln_rollback(f->reg, f->arena, "m", "production", 0, NULL, "bob", -1, &p,
-                                   &err),
-                     KILN_EINVAL);
+    assert_int_equal(
+        kiln_rollback(f->reg, f->arena, "m", "production", 0, NULL, "bob", -1, &p, &err),
+        KILN_EINVAL);
     assert_non_null(strstr(err.msg, "held no version before version 1"));
     /* --to works even where the gates would refuse (version 2 failed production's gates). */
-    assert_int_equal(kiln_rollback(f->reg, f->arena, "m", "production", 2, "emergency", "bob",
-                                   -1, &p, &err),
-                     KILN_OK);
+    assert_int_equal(
+        kiln_rollback(f->reg, f->arena, "m", "production", 2, "emergency", "bob", -1, &p, &err),
+        KILN_OK);
     assert_int_equal(fx_int(f, "SELECT version FROM model_aliases WHERE alias = 'production'"), 2);
 
     assert_int_equal(kiln_history(f->reg, f->arena, "m", "production", 0, &moves, &n, &err),
