@@ -48,7 +48,7 @@ static const char v1_sqlite[] =
     "  status_message TEXT,"
     "  deleted INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (rm_id, version));"
-    "CREATE INDEX model_versions_by_updated ON model_versions(deleted, last_updated_time);"
+    "CREATE INDEX model_versions_by_updated ON model_versions(last_updated_time);"
     "CREATE INDEX model_versions_by_run ON model_versions(run_id);"
     "CREATE TABLE model_version_tags ("
     "  rm_id INTEGER NOT NULL,"
