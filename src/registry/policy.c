@@ -338,7 +338,7 @@ static int required_tags(struct pctx *p, const yaml_node_t *n, struct kiln_env_p
 static int env_key(struct pctx *p, const char *key, const yaml_node_t *k, const yaml_node_t *v,
                    struct kiln_env_policy *e, int *after_set)
 {
-    void *arr;
+    void *arr = NULL;
     int rc;
     if (strcmp(key, "dataset") == 0)
         return scalar(p, v, "dataset", &e->dataset);
