@@ -93,6 +93,15 @@ int reg_load_version(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id
 int reg_load_model(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id,
                    struct kiln_registered_model **out, struct kiln_err *err);
 /*
+ * Loads many live versions (rows, tags, and aliases when asked) or models (rows, tags,
+ * aliases, latest versions) with a few set-based queries; out[i] matches the i-th key.
+ */
+int reg_load_versions_batch(struct kiln_tx *tx, struct kiln_arena *arena, const int64_t *rm_ids,
+                            const int64_t *versions, size_t n, int with_aliases,
+                            struct kiln_model_version *out, struct kiln_err *err);
+int reg_load_models_batch(struct kiln_tx *tx, struct kiln_arena *arena, const int64_t *ids,
+                          size_t n, struct kiln_registered_model *out, struct kiln_err *err);
+/*
  * Fills v from a row of REG_VERSION_COLUMNS starting at column `col0` (tags and aliases are
  * loaded separately).
  */

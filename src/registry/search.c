@@ -266,12 +266,8 @@ int kiln_rm_search(struct kiln_registry *reg, struct kiln_arena *arena,
     }
     if (rc == KILN_OK && nids > 0 && (res = kiln_arena_calloc(arena, nids, sizeof(*res))) == NULL)
         rc = reg_oom(err);
-    for (size_t i = 0; rc == KILN_OK && i < nids; i++) {
-        struct kiln_registered_model *m;
-        rc = reg_load_model(tx, arena, ids[i], &m, err);
-        if (rc == KILN_OK)
-            res[i] = *m;
-    }
+    if (rc == KILN_OK)
+        rc = reg_load_models_batch(tx, arena, ids, nids, res, err);
     kiln_store_rollback(tx);
     kiln_sql_release(&q);
     if (rc == KILN_OK) {
@@ -340,28 +336,8 @@ int kiln_mv_search(struct kiln_registry *reg, struct kiln_arena *arena,
     }
     if (rc == KILN_OK && nids > 0 && (res = kiln_arena_calloc(arena, nids, sizeof(*res))) == NULL)
         rc = reg_oom(err);
-    for (size_t i = 0; rc == KILN_OK && i < nids; i++) {
-        struct kiln_model_version *v;
-        const char *name = NULL;
-        struct kiln_stmt *st;
-        int oom = 0;
-        rc = reg_prepare(tx, &st, err, "SELECT name FROM registered_models WHERE rm_id = ?", "i",
-                         rm_ids[i]);
-        if (rc != KILN_OK)
-            break;
-        if ((rc = kiln_stmt_step(st, err)) == KILN_STMT_ROW)
-            name = reg_col_text(st, 0, arena, &oom);
-        kiln_stmt_finish(st);
-        if (rc < 0)
-            break;
-        if (oom || name == NULL) {
-            rc = oom ? reg_oom(err) : kiln_err_set(err, KILN_EINTERNAL, "model vanished");
-            break;
-        }
-        rc = reg_load_version(tx, arena, rm_ids[i], name, versions[i], &v, err);
-        if (rc == KILN_OK)
-            res[i] = *v;
-    }
+    if (rc == KILN_OK)
+        rc = reg_load_versions_batch(tx, arena, rm_ids, versions, nids, 1, res, err);
     kiln_store_rollback(tx);
     kiln_sql_release(&q);
     if (rc == KILN_OK) {

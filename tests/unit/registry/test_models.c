@@ -408,6 +408,75 @@ static void test_search_versions(void **state)
     assert_non_null(tok);
 }
 
+/* A search page (loaded in batches) holds exactly what get/get-version answer one by one. */
+static void test_search_matches_get(void **state)
+{
+    struct fx *f = *state;
+    struct kiln_registry_search q = { 0 };
+    struct kiln_registered_model *ms, *m;
+    struct kiln_model_version *vs, *v;
+    struct kiln_err err = { 0 };
+    const char *tok;
+    size_t n;
+    char name[32], key[16];
+
+    for (int i = 0; i < 7; i++) {
+        snprintf(name, sizeof(name), "m%d", i);
+        fx_model(f, name);
+        for (int t = 0; t < i % 3 + 1; t++) {
+            snprintf(key, sizeof(key), "k%d", t);
+            assert_int_equal(kiln_rm_set_tag(f->reg, name, key, "v", &err), KILN_OK);
+        }
+        for (int64_t ver = 1; ver <= i + 1; ver++) {
+            fx_version(f, name, "mlflow-artifacts:/x", NULL);
+            snprintf(key, sizeof(key), "t%lld", (long long)ver);
+            assert_int_equal(kiln_mv_set_tag(f->reg, name, ver, key, "1", &err), KILN_OK);
+            assert_int_equal(kiln_mv_set_tag(f->reg, name, ver, "z", "2", &err), KILN_OK);
+        }
+        assert_int_equal(kiln_alias_set(f->reg, name, "b", (i + 1) / 2 + 1, "u", &err), KILN_OK);
+        assert_int_equal(kiln_alias_set(f->reg, name, "a", i + 1, "u", &err), KILN_OK);
+        if (i >= 2) {
+            assert_int_equal(
+                kiln_mv_transition_stage(f->reg, f->arena, name, 2, "Staging", 0, NULL, &err),
+                KILN_OK);
+            assert_int_equal(
+                kiln_mv_transition_stage(f->reg, f->arena, name, 1, "Production", 0, NULL, &err),
+                KILN_OK);
+        }
+    }
+    assert_int_equal(kiln_rm_search(f->reg, f->arena, &q, &ms, &n, &tok, &err), KILN_OK);
+    assert_int_equal(n, 7);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(kiln_rm_get(f->reg, f->arena, ms[i].name, &m, &err), KILN_OK);
+        assert_int_equal(ms[i].ntags, m->ntags);
+        assert_int_equal(ms[i].naliases, m->naliases);
+        for (size_t j = 0; j < m->naliases; j++) {
+            assert_string_equal(ms[i].aliases[j].alias, m->aliases[j].alias);
+            assert_int_equal(ms[i].aliases[j].version, m->aliases[j].version);
+        }
+        assert_int_equal(ms[i].nlatest, m->nlatest);
+        for (size_t j = 0; j < m->nlatest; j++) {
+            assert_int_equal(ms[i].latest[j].version, m->latest[j].version);
+            assert_string_equal(ms[i].latest[j].current_stage, m->latest[j].current_stage);
+            assert_int_equal(ms[i].latest[j].ntags, m->latest[j].ntags);
+            assert_string_equal(ms[i].latest[j].tags[1].key, "z");
+        }
+    }
+    q.max_results = 1000;
+    assert_int_equal(kiln_mv_search(f->reg, f->arena, &q, &vs, &n, &tok, &err), KILN_OK);
+    assert_int_equal(n, 28);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(kiln_mv_get(f->reg, f->arena, vs[i].name, vs[i].version, &v, &err),
+                         KILN_OK);
+        assert_string_equal(vs[i].source, v->source);
+        assert_string_equal(vs[i].current_stage, v->current_stage);
+        assert_int_equal(vs[i].ntags, 2);
+        assert_int_equal(vs[i].naliases, v->naliases);
+        for (size_t j = 0; j < v->naliases; j++)
+            assert_string_equal(vs[i].aliases[j], v->aliases[j]);
+    }
+}
+
 static void test_resolve(void **state)
 {
     struct fx *f = *state;
@@ -539,6 +608,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_and_delete, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_search_models, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_search_versions, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_search_matches_get, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_resolve, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_store_faults, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_oom, fx_setup, fx_teardown),
