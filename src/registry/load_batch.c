@@ -99,11 +99,12 @@ static int load_chunk(struct kiln_tx *tx, struct kiln_arena *arena, const struct
     int oom = 0, rc;
 
     kiln_sql_init(&q);
-    kiln_sql_add(&q, "SELECT mv.rm_id, rm.name, " REG_VERSION_COLUMNS " FROM model_versions mv "
-                     "JOIN registered_models rm ON rm.rm_id = mv.rm_id WHERE mv.deleted = 0 AND "
-                     "(mv.rm_id, mv.version) IN (VALUES ");
+    /* A join with the keys as a VALUES table: row-value IN (VALUES ...) would scan. */
+    kiln_sql_add(&q, "SELECT mv.rm_id, rm.name, " REG_VERSION_COLUMNS " FROM (VALUES ");
     add_keys(&q, keys, n, 1);
-    kiln_sql_add(&q, ")");
+    kiln_sql_add(&q, ") AS k JOIN model_versions mv ON mv.rm_id = k.column1 AND "
+                     "mv.version = k.column2 JOIN registered_models rm ON rm.rm_id = mv.rm_id "
+                     "WHERE mv.deleted = 0");
     rc = run(tx, &q, &st, err);
     while (next_row(st, &rc, err)) {
         const struct key *k = find(keys, n, kiln_stmt_int64(st, 0), kiln_stmt_int64(st, 2));
@@ -117,10 +118,10 @@ static int load_chunk(struct kiln_tx *tx, struct kiln_arena *arena, const struct
 
     st = NULL;
     kiln_sql_init(&q);
-    kiln_sql_add(&q, "SELECT rm_id, version, key, value FROM model_version_tags WHERE "
-                     "(rm_id, version) IN (VALUES ");
+    kiln_sql_add(&q, "SELECT t.rm_id, t.version, t.key, t.value FROM (VALUES ");
     add_keys(&q, keys, n, 1);
-    kiln_sql_add(&q, ") ORDER BY rm_id, version, key");
+    kiln_sql_add(&q, ") AS k JOIN model_version_tags t ON t.rm_id = k.column1 AND "
+                     "t.version = k.column2 ORDER BY t.rm_id, t.version, t.key");
     rc = run(tx, &q, &st, err);
     while (next_row(st, &rc, err)) {
         const struct key *k = find(keys, n, kiln_stmt_int64(st, 0), kiln_stmt_int64(st, 1));
@@ -145,9 +146,9 @@ static int load_chunk(struct kiln_tx *tx, struct kiln_arena *arena, const struct
 
     st = NULL;
     kiln_sql_init(&q);
-    kiln_sql_add(&q, "SELECT rm_id, version, alias FROM model_aliases WHERE (rm_id, version) IN "
-                     "(VALUES ");
-    add_keys(&q, keys, n, 1);
+    /* By model (few aliases each); aliases of versions off the page find no key. */
+    kiln_sql_add(&q, "SELECT rm_id, version, alias FROM model_aliases WHERE rm_id IN (");
+    add_keys(&q, keys, n, 0);
     kiln_sql_add(&q, ") ORDER BY alias");
     rc = run(tx, &q, &st, err);
     while (next_row(st, &rc, err)) {
