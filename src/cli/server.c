@@ -2,10 +2,11 @@
  * server.c - `kiln server`: the control plane (tracking, registry, artifacts, REST API).
  *
  * Start-up: parse flags (those of `mlflow server`), open the store (applying migrations),
- * make sure the Default experiment exists, build the router, block the stop signals in every
- * thread, start the HTTP daemon, then wait in sigwait(). On SIGTERM or SIGINT the daemon stops
- * accepting, requests in flight finish (up to --grace seconds), the store checkpoints and
- * closes. Everything lives in one `struct kiln_server` owned by this function.
+ * make sure the Default experiment exists, create the registry, build the router, block the
+ * stop signals in every thread, start the registry's threads and the HTTP daemon, then wait in
+ * sigwait(). On SIGTERM or SIGINT the registry stops first (answering parked long-polls), the
+ * daemon stops accepting, requests in flight finish (up to --grace seconds), the store
+ * checkpoints and closes. Everything lives in one `struct kiln_server` owned by this function.
  */
 #include <limits.h>
 #include <pthread.h>

@@ -7,6 +7,8 @@
  *   access handler, 1st   -> parse target, route, limits, body_begin  state NEW -> BODY
  *   access handler, data  -> buffer or stream the body               state BODY
  *   access handler, last  -> run the handler, queue the response      state BODY -> DONE
+ *                            (or, after kiln_http_defer, suspend the connection; a later
+ *                            kiln_http_resume makes MHD call us again and the handler reruns)
  *   completed callback    -> free arena (runs cleanups), inflight--
  *
  * Errors found while headers are being processed (unknown route, a refused stream) are
