@@ -205,8 +205,8 @@ static int load_model_rows(struct kiln_tx *tx, struct kiln_arena *arena, const s
                            size_t n, struct kiln_registered_model *out, struct kiln_err *err)
 {
     static const char *const sql[3] = {
-        "SELECT rm_id, name, creation_time, last_updated_time, description FROM "
-        "registered_models WHERE rm_id IN (",
+        ("SELECT rm_id, name, creation_time, last_updated_time, description FROM "
+         "registered_models WHERE rm_id IN ("),
         "SELECT rm_id, key, value FROM registered_model_tags WHERE rm_id IN (",
         "SELECT rm_id, alias, version FROM model_aliases WHERE rm_id IN (",
     };
