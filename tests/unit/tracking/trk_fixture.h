@@ -12,6 +12,7 @@
 
 #include "core/arena.h"
 #include "core/fs.h"
+#include "core/time.h"
 #include "store/migrations/migrations.h"
 #include "store/store.h"
 #include "tracking/tracking.h"
