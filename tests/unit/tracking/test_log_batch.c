@@ -6,6 +6,7 @@
  */
 #include "trk_fixture.h"
 
+#include <math.h>
 #include <pthread.h>
 
 #include "core/str.h"
@@ -102,6 +103,77 @@ static void test_all_or_nothing(void **state)
     /* Tags: the last write of a key in one batch wins. */
     assert_int_equal(kiln_run_log_batch(f->store, id, NULL, 0, NULL, 0, t, 2, &err), KILN_OK);
     assert_string_equal(find_kv(get_run(f, id)->tags, get_run(f, id)->ntags, "x"), "2");
+}
+
+/* Five params go through one statement when all are new; otherwise each is checked. */
+static void test_param_chunks(void **state)
+{
+    struct fixture *f = *state;
+    const char *id = make_run(f, f->exp, "params")->info.run_id;
+    struct kiln_kv p[7] = { { "a", "1" }, { "b", "2" }, { "c", "3" }, { "d", "4" },
+                            { "e", "5" }, { "f", "6" }, { "g", "7" } };
+    struct kiln_kv again[5] = {
+        { "x", "1" }, { "c", "3" }, { "y", "2" }, { "z", "3" }, { "w", "4" }
+    };
+    struct kiln_kv clash[5] = {
+        { "q1", "1" }, { "q2", "2" }, { "q3", "3" }, { "g", "changed" }, { "q4", "4" }
+    };
+    struct kiln_err err = { 0 };
+    char before[8192], after[8192];
+
+    assert_int_equal(kiln_run_log_batch(f->store, id, NULL, 0, p, 7, NULL, 0, &err), KILN_OK);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM params WHERE run_uuid = ?", id), 7);
+    /* One param already there with the same value: fine, the four new ones are added. */
+    assert_int_equal(kiln_run_log_batch(f->store, id, NULL, 0, again, 5, NULL, 0, &err), KILN_OK);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM params WHERE run_uuid = ?", id), 11);
+    /* One param changing value: the whole batch fails and leaves nothing. */
+    snapshot(f, id, before, sizeof(before));
+    EXPECT_ERR(kiln_run_log_batch(f->store, id, NULL, 0, clash, 5, NULL, 0, &err), KILN_EINVAL,
+               "key='g'");
+    snapshot(f, id, after, sizeof(after));
+    assert_string_equal(before, after);
+}
+
+/* Ten metrics go through one multi-row statement: the same rules must hold inside it. */
+static void test_chunk_semantics(void **state)
+{
+    struct fixture *f = *state;
+    const char *id = make_run(f, f->exp, "chunk")->info.run_id;
+    struct kiln_metric m[13] = {
+        { "a", 1.0, 10, 1, NULL, NULL, NULL, NULL },
+        { "a", 1.0, 10, 1, NULL, NULL, NULL, NULL }, /* exact duplicate */
+        { "a", NAN, 5, 3, NULL, NULL, NULL, NULL },  /* highest step: the latest */
+        { "a", 9.0, 99, 2, NULL, NULL, NULL, NULL },
+        { "b", 2.0, 10, 0, NULL, NULL, NULL, NULL },
+        { "b", 3.0, 10, 0, NULL, NULL, NULL, NULL }, /* same step and time: larger value */
+        { "c", INFINITY, 1, 0, NULL, NULL, NULL, NULL },
+        { "d", 1.0, 1, 0, NULL, "train", "abc", NULL },
+        { "e", -1.0, 1, 0, NULL, NULL, NULL, NULL },
+        { "f", 0.0, 1, 0, NULL, NULL, NULL, NULL },
+        { "g", 7.0, 1, 0, "m-1", NULL, NULL, NULL }, /* with a model id: one by one */
+        { "a", 2.0, 1, 3, NULL, NULL, NULL, NULL },  /* step 3 too but NaN is stored as 0 */
+        { "h", 5.0, 1, 0, NULL, NULL, NULL, NULL },
+    };
+    struct kiln_err err = { 0 };
+    struct kiln_run *r;
+    struct kiln_metric_page p;
+
+    assert_int_equal(kiln_run_log_batch(f->store, id, m, 13, NULL, 0, NULL, 0, &err), KILN_OK);
+    r = get_run(f, id);
+    assert_int_equal(r->nmetrics, 8);
+    /* a: step 3 holds NaN (stored value 0, ts 5) and 2.0 (ts 1): ts 5 is later, NaN wins. */
+    assert_true(isnan(find_metric(r, "a")->value));
+    assert_true(find_metric(r, "b")->value == 3.0);
+    assert_true(isinf(find_metric(r, "c")->value));
+    assert_true(find_metric(r, "g")->value == 7.0);
+    assert_int_equal(kiln_metric_history(f->store, f->arena, id, "a", 0, NULL, &p, &err), KILN_OK);
+    assert_int_equal(p.n, 4); /* the duplicate was dropped */
+    assert_int_equal(kiln_metric_history(f->store, f->arena, id, "d", 0, NULL, &p, &err), KILN_OK);
+    assert_string_equal(p.items[0].dataset_name, "train");
+    assert_string_equal(p.items[0].dataset_digest, "abc");
+    assert_null(p.items[0].model_id);
+    assert_int_equal(kiln_metric_history(f->store, f->arena, id, "g", 0, NULL, &p, &err), KILN_OK);
+    assert_string_equal(p.items[0].model_id, "m-1");
 }
 
 /*
@@ -247,6 +319,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_limits, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_all_or_nothing, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_semantics, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_param_chunks, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_fault_loop, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_store_write_direct, fixture_setup, fixture_teardown),
