@@ -40,7 +40,7 @@
 
 #define STMT_CACHE 96
 #define CKPT_PAGES 4000
-#define CKPT_FORCE_PAGES 16000
+#define CKPT_FORCE_PAGES 65536
 
 struct sq_stmt {
     struct kiln_stmt base;
