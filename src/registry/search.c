@@ -187,13 +187,20 @@ static int check_max(int64_t *max, int64_t def, int64_t limit, struct kiln_err *
     return KILN_OK;
 }
 
-/* Runs q (its text and arguments) and collects column 0 (int64) of up to `cap` rows. */
-static int collect_ids(struct kiln_tx *tx, struct kiln_sql *q, int64_t *ids, int64_t *ids2,
-                       size_t cap, size_t *n, struct kiln_err *err)
+/*
+ * Runs q (its text and arguments) and collects column 0 (and column 1 into *ids2 when ids2 is
+ * not NULL) of up to `cap` rows into arena arrays that grow with the result.
+ */
+static int collect_ids(struct kiln_tx *tx, struct kiln_sql *q, struct kiln_arena *arena,
+                       int64_t **ids, int64_t **ids2, size_t cap, size_t *n, struct kiln_err *err)
 {
     struct kiln_stmt *st;
+    size_t have = 0;
     int rc;
     *n = 0;
+    *ids = NULL;
+    if (ids2 != NULL)
+        *ids2 = NULL;
     if (kiln_sql_status(q) != KILN_OK)
         return kiln_err_set(err, kiln_sql_status(q), "cannot build the search query");
     rc = kiln_tx_prepare(tx, q->text.buf, &st, err);
@@ -205,9 +212,27 @@ static int collect_ids(struct kiln_tx *tx, struct kiln_sql *q, int64_t *ids, int
         return kiln_err_set(err, rc, "cannot bind the search query");
     }
     while (*n < cap && (rc = kiln_stmt_step(st, err)) == KILN_STMT_ROW) {
-        ids[*n] = kiln_stmt_int64(st, 0);
+        if (*n == have) {
+            size_t grow = have ? have * 2 : 64;
+            int64_t *a = kiln_arena_alloc(arena, grow * sizeof(*a));
+            int64_t *b = ids2 != NULL ? kiln_arena_alloc(arena, grow * sizeof(*b)) : NULL;
+            if (a == NULL || (ids2 != NULL && b == NULL)) {
+                rc = reg_oom(err);
+                break;
+            }
+            if (*n > 0) {
+                memcpy(a, *ids, *n * sizeof(*a));
+                if (ids2 != NULL)
+                    memcpy(b, *ids2, *n * sizeof(*b));
+            }
+            *ids = a;
+            if (ids2 != NULL)
+                *ids2 = b;
+            have = grow;
+        }
+        (*ids)[*n] = kiln_stmt_int64(st, 0);
         if (ids2 != NULL)
-            ids2[*n] = kiln_stmt_int64(st, 1);
+            (*ids2)[*n] = kiln_stmt_int64(st, 1);
         (*n)++;
     }
     kiln_stmt_finish(st);
@@ -251,13 +276,10 @@ int kiln_rm_search(struct kiln_registry *reg, struct kiln_arena *arena,
     kiln_sql_int64(&q, max + 1);
     kiln_sql_add(&q, " OFFSET ");
     kiln_sql_int64(&q, offset);
-    ids = rc == KILN_OK ? kiln_arena_alloc(arena, (size_t)(max + 1) * sizeof(*ids)) : NULL;
-    if (rc == KILN_OK && ids == NULL)
-        rc = reg_oom(err);
     if (rc == KILN_OK)
         rc = kiln_store_begin(reg->store, KILN_TX_READ, &tx, err);
     if (rc == KILN_OK)
-        rc = collect_ids(tx, &q, ids, NULL, (size_t)max + 1, &nids, err);
+        rc = collect_ids(tx, &q, arena, &ids, NULL, (size_t)max + 1, &nids, err);
     if (rc == KILN_OK && nids > (size_t)max) {
         nids = (size_t)max;
         *next_token = make_page_token(arena, offset + max);
@@ -317,17 +339,11 @@ int kiln_mv_search(struct kiln_registry *reg, struct kiln_arena *arena,
     kiln_sql_int64(&q, max + 1);
     kiln_sql_add(&q, " OFFSET ");
     kiln_sql_int64(&q, offset);
-    /* Ids are gathered first (two int64 per row), entities loaded for one page only. */
-    if (rc == KILN_OK) {
-        rm_ids = kiln_arena_alloc(arena, (size_t)(max + 1) * sizeof(*rm_ids));
-        versions = kiln_arena_alloc(arena, (size_t)(max + 1) * sizeof(*versions));
-        if (rm_ids == NULL || versions == NULL)
-            rc = reg_oom(err);
-    }
+    /* Ids are gathered first (two int64 per row), then the page is loaded in batches. */
     if (rc == KILN_OK)
         rc = kiln_store_begin(reg->store, KILN_TX_READ, &tx, err);
     if (rc == KILN_OK)
-        rc = collect_ids(tx, &q, rm_ids, versions, (size_t)max + 1, &nids, err);
+        rc = collect_ids(tx, &q, arena, &rm_ids, &versions, (size_t)max + 1, &nids, err);
     if (rc == KILN_OK && nids > (size_t)max) {
         nids = (size_t)max;
         *next_token = make_page_token(arena, offset + max);

@@ -406,6 +406,17 @@ static void test_search_versions(void **state)
     assert_int_equal(kiln_mv_search(f->reg, f->arena, &q, &vs, &n, &tok, &err), KILN_OK);
     assert_int_equal(n, 2);
     assert_non_null(tok);
+    /* More results than the first id buffer (64) holds. */
+    fx_model(f, "big");
+    for (int i = 0; i < 130; i++)
+        fx_version(f, "big", "mlflow-artifacts:/big", NULL);
+    memset(&q, 0, sizeof(q));
+    q.filter = "name = 'big'";
+    assert_int_equal(kiln_mv_search(f->reg, f->arena, &q, &vs, &n, &tok, &err), KILN_OK);
+    assert_int_equal(n, 130);
+    assert_null(tok);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(vs[i].name, "big");
 }
 
 /* A search page (loaded in batches) holds exactly what get/get-version answer one by one. */
