@@ -28,6 +28,7 @@ static const struct command commands[] = {
     { "server", kiln_cmd_server, "run the control plane (tracking, registry, artifacts, API)" },
     { "experiments", kiln_cmd_experiments, "list, create, delete and restore experiments" },
     { "runs", kiln_cmd_runs, "list and show tracked runs" },
+    { "models", kiln_cmd_models, "model registry: lineage, gated promotion, rollback" },
     { "artifacts", kiln_cmd_artifacts, "list or download a run's artifacts" },
     { "pipeline", kiln_cmd_pipeline, "run, schedule and watch pipelines (DAGs of tasks)" },
     { "version", kiln_cmd_version, "print the version" },

@@ -12,6 +12,7 @@ int kiln_cmd_help(int argc, char **argv);
 int kiln_cmd_server(int argc, char **argv);
 int kiln_cmd_experiments(int argc, char **argv);
 int kiln_cmd_runs(int argc, char **argv);
+int kiln_cmd_models(int argc, char **argv);
 int kiln_cmd_artifacts(int argc, char **argv);
 int kiln_cmd_pipeline(int argc, char **argv);
 

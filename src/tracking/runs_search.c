@@ -9,7 +9,11 @@
  *   WHERE runs.experiment_id IN (?, ...) AND runs.lifecycle_stage = 'active' AND (<filter>)
  *   ORDER BY <keys>, runs.start_time DESC, runs.run_uuid ASC LIMIT ? OFFSET ?
  *
- * so the sorter carries narrow rows and SQLite's bounded top-N sort applies. Phase 2 reads
+ * so the sorter carries narrow rows and SQLite's bounded top-N sort applies. When the first
+ * order key is a metric that the filter also bounds (metrics.acc > 0.5 ... ORDER BY
+ * metrics.acc DESC), the query is instead driven from latest_metrics_by_value in order with
+ * the other conditions as primary-key probes, so it stops after LIMIT matches instead of
+ * visiting every run of the experiment (see driving_cmp). Phase 2 reads
  * each run of the page with its data through the cached point-lookup statements, all inside
  * the same read transaction (one consistent snapshot).
  *
@@ -69,14 +73,54 @@ static void add_order_key(struct kiln_sql *q, const struct kiln_sf_order *o, con
     kiln_sql_add(q, dir);
 }
 
+/*
+ * Index of a filter comparison that lets the first order key drive the query: a comparison of
+ * the same metric that excludes missing and NaN values (any numeric operator but !=). Then
+ * every matching run has a real value for the sort key and the rows can be read in order from
+ * latest_metrics_by_value, stopping at the LIMIT. -1 when there is none.
+ */
+static long driving_cmp(const struct kiln_sf_filter *f, const struct kiln_sf_order *first)
+{
+    if (first->kind != KILN_SF_METRIC)
+        return -1;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct kiln_sf_cmp *c = &f->cmps[i];
+        if (c->kind == KILN_SF_METRIC && c->op != KILN_SF_NE && strcmp(c->key, first->key) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Appends the filter's SQL: the driving comparisons on o0.value, the others as probes. */
+static int add_driven_filter(struct kiln_sql *q, struct kiln_arena *arena,
+                             const struct kiln_sf_filter *f, const char *key, struct kiln_err *err)
+{
+    struct kiln_sf_filter rest = { NULL, 0 };
+    if (f->n > 0) {
+        rest.cmps = kiln_arena_alloc(arena, f->n * sizeof(*rest.cmps));
+        if (rest.cmps == NULL)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        const struct kiln_sf_cmp *c = &f->cmps[i];
+        if (c->kind == KILN_SF_METRIC && c->op != KILN_SF_NE && strcmp(c->key, key) == 0) {
+            kiln_sql_add(q, " AND ");
+            kiln_sf_sql_compare(q, "o0.value", NULL, c);
+        } else {
+            rest.cmps[rest.n++] = *c;
+        }
+    }
+    return kiln_sf_to_sql(&rest, &trk_sf_schema_runs_probe, q, err);
+}
+
 /* Builds phase 1's SQL into q. */
 static int build_query(struct kiln_sql *q, struct kiln_arena *arena,
                        const struct kiln_run_query *rq, const struct kiln_sf_filter *f,
                        int64_t limit, int64_t offset, struct kiln_err *err)
 {
     struct kiln_sf_order orders[MAX_ORDER_BY];
-    char alias[8];
-    int has_start = 0, has_id = 0, rc;
+    char alias[24];
+    int has_start = 0, has_id = 0, driven, rc;
 
     if (rq->norder_by > MAX_ORDER_BY)
         return kiln_err_set(err, KILN_EINVAL, "Too many order_by clauses (at most %d)",
@@ -86,13 +130,26 @@ static int build_query(struct kiln_sql *q, struct kiln_arena *arena,
         if (rc != KILN_OK)
             return rc;
     }
-    kiln_sql_add(q, "SELECT runs.run_uuid FROM runs");
-    for (size_t i = 0; i < rq->norder_by; i++) {
+    driven = rq->norder_by > 0 && driving_cmp(f, &orders[0]) >= 0;
+    if (driven) {
+        /* CROSS JOIN keeps o0 as the outer loop, read in index order. */
+        kiln_sql_add(q, "SELECT runs.run_uuid FROM latest_metrics o0 CROSS JOIN runs "
+                        "ON runs.run_uuid = o0.run_uuid");
+    } else {
+        kiln_sql_add(q, "SELECT runs.run_uuid FROM runs");
+    }
+    for (size_t i = driven ? 1 : 0; i < rq->norder_by; i++) {
         snprintf(alias, sizeof(alias), "o%zu", i);
         if (orders[i].kind != KILN_SF_ATTR)
             add_order_join(q, &orders[i], alias);
     }
-    kiln_sql_add(q, " WHERE runs.experiment_id IN (");
+    kiln_sql_add(q, " WHERE ");
+    if (driven) {
+        kiln_sql_add(q, "o0.key = ");
+        kiln_sql_text(q, orders[0].key);
+        kiln_sql_add(q, " AND o0.is_nan = 0 AND ");
+    }
+    kiln_sql_add(q, "runs.experiment_id IN (");
     for (size_t i = 0; i < rq->nexperiments; i++) {
         if (i > 0)
             kiln_sql_add(q, ", ");
@@ -101,13 +158,18 @@ static int build_query(struct kiln_sql *q, struct kiln_arena *arena,
     kiln_sql_add(q, ")");
     trk_add_view(q, "runs.lifecycle_stage",
                  rq->view_type != 0 ? rq->view_type : KILN_VIEW_ACTIVE_ONLY);
-    rc = kiln_sf_to_sql(f, &kiln_sf_schema_runs, q, err);
+    rc = driven ? add_driven_filter(q, arena, f, orders[0].key, err)
+                : kiln_sf_to_sql(f, &kiln_sf_schema_runs, q, err);
     if (rc != KILN_OK)
         return rc;
     kiln_sql_add(q, " ORDER BY ");
     for (size_t i = 0; i < rq->norder_by; i++) {
         snprintf(alias, sizeof(alias), "o%zu", i);
-        add_order_key(q, &orders[i], alias);
+        if (i == 0 && driven) {
+            kiln_sql_add(q, orders[0].desc ? "o0.value DESC" : "o0.value ASC");
+        } else {
+            add_order_key(q, &orders[i], alias);
+        }
         kiln_sql_add(q, ", ");
         if (orders[i].kind == KILN_SF_ATTR && strcmp(orders[i].key, "start_time") == 0)
             has_start = 1;

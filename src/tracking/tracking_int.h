@@ -57,6 +57,9 @@ void *trk_grow(struct kiln_arena *arena, void *arr, size_t n, size_t *cap, size_
 
 struct kiln_sql;
 
+/* The runs schema with correlated-probe templates (search_schemas.c, runs_search.c). */
+extern const struct kiln_sf_schema trk_sf_schema_runs_probe;
+
 /* Applies the search default (0 -> 1000) and checks 1..50000. KILN_EINVAL. */
 int trk_check_max_results(int64_t *max_results, struct kiln_err *err);
 
