@@ -21,6 +21,9 @@
  * the WAL from its beginning. Durability is unchanged (synchronous=NORMAL: a commit is in the
  * WAL before COMMIT returns; checkpoints fsync the database file).
  *
+ * Connections use the "kiln-walbuf" VFS (walbuf.c): the default VFS, with each WAL commit
+ * written by one pwrite() instead of two per page.
+ *
  * Statement cache: each connection keeps up to STMT_CACHE prepared statements keyed by SQL
  * text. A statement checked out twice at once (nested use of the same SQL) gets an uncached
  * copy that is finalised when finished. When the cache is full the least recently used idle
@@ -36,6 +39,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "store/sqlite/walbuf.h"
 #include "store/store_int.h"
 
 #define STMT_CACHE 96
@@ -146,7 +150,8 @@ static int db_open(const char *path, struct kiln_db **out, struct kiln_err *err)
     if (db == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     src = sqlite3_open_v2(path, &db->h,
-                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                          kiln_walbuf_vfs());
     if (src != SQLITE_OK) {
         int rc = map_rc(src, db->h, path, err);
         kiln_err_set(err, rc, "cannot open store '%s': %s", path,
