@@ -43,7 +43,7 @@
 #include "store/store_int.h"
 
 #define STMT_CACHE 96
-#define CKPT_PAGES 4000
+#define CKPT_PAGES 16000
 #define CKPT_FORCE_PAGES 65536
 
 struct sq_stmt {
