@@ -29,6 +29,7 @@ static const struct command commands[] = {
     { "experiments", kiln_cmd_experiments, "list, create, delete and restore experiments" },
     { "runs", kiln_cmd_runs, "list and show tracked runs" },
     { "artifacts", kiln_cmd_artifacts, "list or download a run's artifacts" },
+    { "pipeline", kiln_cmd_pipeline, "run, schedule and watch pipelines (DAGs of tasks)" },
     { "version", kiln_cmd_version, "print the version" },
     { "help", kiln_cmd_help, "show help for kiln or one command" },
 };

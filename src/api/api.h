@@ -21,12 +21,15 @@
 #include "http/http.h"
 
 struct kiln_store;
+struct kiln_pl_sched;
 
 struct kiln_server {
     struct kiln_store *store;
     char *artifacts_root;        /* folder served by the artifact proxy (absolute path) */
     char *default_artifact_root; /* root of new experiments' artifact locations */
     int serve_artifacts;         /* the proxy endpoints are on */
+    /* The pipeline scheduler (kiln_pl_sched_notify is thread-safe). */
+    struct kiln_pl_sched *pipelines;
     int64_t started_ms;
 };
 

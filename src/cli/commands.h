@@ -13,5 +13,6 @@ int kiln_cmd_server(int argc, char **argv);
 int kiln_cmd_experiments(int argc, char **argv);
 int kiln_cmd_runs(int argc, char **argv);
 int kiln_cmd_artifacts(int argc, char **argv);
+int kiln_cmd_pipeline(int argc, char **argv);
 
 #endif

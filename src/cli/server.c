@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "pipeline/pipeline.h"
 #include "store/migrations/migrations.h"
 #include "store/store.h"
 #include "tracking/tracking.h"
@@ -49,6 +50,7 @@ static const char usage[] =
 
 static void server_free(struct kiln_server *srv)
 {
+    kiln_pl_sched_free(srv->pipelines);
     kiln_store_close(srv->store);
     kiln_free(srv->artifacts_root);
     kiln_free(srv->default_artifact_root);
@@ -95,8 +97,14 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    rc = kiln_http_start(cfg, router, srv, &http, &err);
+    rc = kiln_pl_server_sched_new(srv, &err);
+    if (rc == KILN_OK)
+        rc = kiln_http_start(cfg, router, srv, &http, &err);
+    if (rc == KILN_OK)
+        rc = kiln_pl_server_sched_start(srv->pipelines, cfg->host, kiln_http_port(http), &err);
     if (rc != KILN_OK) {
+        if (http != NULL)
+            kiln_http_stop(http, 0);
         kiln_router_free(router);
         return kiln_cli_fail_rc(rc, &err);
     }
@@ -111,6 +119,7 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
     }
     kiln_log_info("received %s: stopping (waiting up to %d s for requests in flight)",
                   sig == SIGINT ? "SIGINT" : "SIGTERM", grace_s);
+    kiln_pl_sched_stop(srv->pipelines);
     kiln_http_stop(http, grace_s * 1000);
     kiln_router_free(router);
     kiln_log_info("stopped");
