@@ -32,6 +32,7 @@
  * Threads: acquire/release are thread-safe; a connection is used by one thread at a time.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <time.h>
@@ -270,7 +271,12 @@ static int sq_open(const char *target, int readers, struct kiln_store_backend **
     if (!b->memory) {
         sqlite3_wal_autocheckpoint(b->writer->h, 0);
         sqlite3_wal_hook(b->writer->h, wal_hook, b);
+        /* The thread takes no signals: they belong to the program's own handling. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         b->ckpt_running = pthread_create(&b->ckpt_thread, NULL, checkpointer, b) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (!b->ckpt_running) /* fall back to checkpoints in the committing thread */
             sqlite3_wal_autocheckpoint(b->writer->h, CKPT_PAGES);
     }
