@@ -13,7 +13,9 @@
  * order key is a metric that the filter also bounds (metrics.acc > 0.5 ... ORDER BY
  * metrics.acc DESC), the query is instead driven from latest_metrics_by_value in order with
  * the other conditions as primary-key probes, so it stops after LIMIT matches instead of
- * visiting every run of the experiment (see driving_cmp). Phase 2 reads
+ * visiting every run of the experiment (see driving_cmp). A metric order the filter does not
+ * bound is first tried the same way (optimistic_ids): runs with a real value sort first, so
+ * when they fill the page the index answers it; otherwise the general query runs. Phase 2 reads
  * each run of the page with its data through the cached point-lookup statements, all inside
  * the same read transaction (one consistent snapshot).
  *
@@ -113,10 +115,15 @@ static int add_driven_filter(struct kiln_sql *q, struct kiln_arena *arena,
     return kiln_sf_to_sql(&rest, &trk_sf_schema_runs_probe, q, err);
 }
 
-/* Builds phase 1's SQL into q. */
+/*
+ * Builds phase 1's SQL into q. force_drive reads runs in the first order metric's index order
+ * even when the filter does not exclude runs lacking it: the result then holds only runs with
+ * a real value for it (the caller knows what that means for the page). OUT: *driven.
+ */
 static int build_query(struct kiln_sql *q, struct kiln_arena *arena,
                        const struct kiln_run_query *rq, const struct kiln_sf_filter *f,
-                       int64_t limit, int64_t offset, struct kiln_err *err)
+                       int64_t limit, int64_t offset, int force_drive, int *driven_out,
+                       struct kiln_err *err)
 {
     struct kiln_sf_order orders[MAX_ORDER_BY];
     char alias[24];
@@ -130,7 +137,9 @@ static int build_query(struct kiln_sql *q, struct kiln_arena *arena,
         if (rc != KILN_OK)
             return rc;
     }
-    driven = rq->norder_by > 0 && driving_cmp(f, &orders[0]) >= 0;
+    driven = rq->norder_by > 0 &&
+             (driving_cmp(f, &orders[0]) >= 0 || (force_drive && orders[0].kind == KILN_SF_METRIC));
+    *driven_out = driven;
     if (driven) {
         /* CROSS JOIN keeps o0 as the outer loop, read in index order. */
         kiln_sql_add(q, "SELECT runs.run_uuid FROM latest_metrics o0 CROSS JOIN runs "
@@ -217,6 +226,44 @@ static int select_ids(struct kiln_tx *tx, struct kiln_arena *arena, const struct
     return rc < 0 ? rc : KILN_OK;
 }
 
+/* Largest offset + page for which an order by an unfiltered metric is tried index-first. */
+#define OPTIMISTIC_MAX 10000
+
+/*
+ * Orders by a metric the filter does not bound: runs with a real value come first, so when
+ * there are enough of them the page is found by reading the metric index in order (fast);
+ * otherwise (the page reaches NaN or missing values) *done stays 0 and the caller runs the
+ * general query. OUT: *ids, *nids (offset already applied), *done.
+ */
+static int optimistic_ids(struct kiln_tx *tx, struct kiln_arena *arena,
+                          const struct kiln_run_query *rq, const struct kiln_sf_filter *f,
+                          int64_t max_results, int64_t offset, const char ***ids, size_t *nids,
+                          int *done, struct kiln_err *err)
+{
+    struct kiln_sql q;
+    int driven = 0, rc;
+
+    *done = 0;
+    if (rq->norder_by == 0 || offset + max_results > OPTIMISTIC_MAX)
+        return KILN_OK;
+    kiln_sql_init(&q);
+    rc = build_query(&q, arena, rq, f, offset + max_results + 1, 0, 1, &driven, err);
+    if (rc == KILN_OK && driven)
+        rc = select_ids(tx, arena, &q, ids, nids, err);
+    kiln_sql_release(&q);
+    if (rc != KILN_OK || !driven)
+        return rc;
+    if ((int64_t)*nids == offset + max_results + 1) {
+        *ids += offset;
+        *nids -= (size_t)offset;
+        *done = 1;
+    } else {
+        *ids = NULL;
+        *nids = 0;
+    }
+    return KILN_OK;
+}
+
 int kiln_run_search(struct kiln_store *store, struct kiln_arena *arena,
                     const struct kiln_run_query *rq, struct kiln_run_page *out,
                     struct kiln_err *err)
@@ -227,7 +274,7 @@ int kiln_run_search(struct kiln_store *store, struct kiln_arena *arena,
     const char **ids = NULL;
     size_t nids = 0;
     int64_t max_results = rq->max_results, offset;
-    int rc;
+    int driven = 0, done = 0, rc;
 
     memset(out, 0, sizeof(*out));
     rc = trk_check_max_results(&max_results, err);
@@ -238,12 +285,15 @@ int kiln_run_search(struct kiln_store *store, struct kiln_arena *arena,
     if (rc != KILN_OK || rq->nexperiments == 0)
         return rc;
     kiln_sql_init(&q);
-    rc = build_query(&q, arena, rq, f, max_results + 1, offset, err);
+    rc = build_query(&q, arena, rq, f, max_results + 1, offset, 0, &driven, err);
     if (rc == KILN_OK)
         rc = kiln_store_begin(store, KILN_TX_READ, &tx, err);
     if (rc != KILN_OK)
         goto out;
-    rc = select_ids(tx, arena, &q, &ids, &nids, err);
+    if (!driven)
+        rc = optimistic_ids(tx, arena, rq, f, max_results, offset, &ids, &nids, &done, err);
+    if (rc == KILN_OK && !done)
+        rc = select_ids(tx, arena, &q, &ids, &nids, err);
     if (rc == KILN_OK && (int64_t)nids > max_results) {
         nids = (size_t)max_results;
         out->next_page_token = kiln_page_token_encode(arena, offset + max_results);

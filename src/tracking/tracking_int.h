@@ -66,7 +66,4 @@ int trk_check_max_results(int64_t *max_results, struct kiln_err *err);
 /* Appends " AND <col> = 'active'|'deleted'" for the view type (nothing for ALL). */
 int trk_add_view(struct kiln_sql *q, const char *col, enum kiln_view_type view);
 
-/* Maps a store error to a message for `what` unless one was already recorded. */
-int trk_store_err(int rc, struct kiln_err *err);
-
 #endif

@@ -105,6 +105,30 @@ static void test_all_or_nothing(void **state)
     assert_string_equal(find_kv(get_run(f, id)->tags, get_run(f, id)->ntags, "x"), "2");
 }
 
+/* A commit far larger than one write of the WAL buffer (walbuf.c writes <= 124 KiB at once). */
+static void test_big_commit(void **state)
+{
+    struct fixture *f = *state;
+    const char *id = make_run(f, f->exp, "big")->info.run_id;
+    struct kiln_metric *m = calloc(1000, sizeof(*m));
+    char(*keys)[200] = calloc(1000, 200);
+    struct kiln_err err = { 0 };
+
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 1000; i++) {
+            snprintf(keys[i], 200, "%0180d", i); /* long keys: ~1000 wide rows */
+            m[i] = (struct kiln_metric){ keys[i], i, round, round, NULL, NULL, NULL, NULL };
+        }
+        assert_int_equal(kiln_run_log_batch(f->store, id, m, 1000, NULL, 0, NULL, 0, &err),
+                         KILN_OK);
+    }
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM metrics WHERE run_uuid = ?", id), 3000);
+    assert_int_equal(sql_int(f, "SELECT min(step) FROM latest_metrics WHERE run_uuid = ?", id), 2);
+    assert_int_equal(kiln_store_integrity_check(f->store, &err), KILN_OK);
+    free(m);
+    free(keys);
+}
+
 /* Five params go through one statement when all are new; otherwise each is checked. */
 static void test_param_chunks(void **state)
 {
@@ -321,6 +345,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_all_or_nothing, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_chunk_semantics, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_param_chunks, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_big_commit, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_fault_loop, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_store_write_direct, fixture_setup, fixture_teardown),
