@@ -48,6 +48,23 @@ def _floats(a):
     return out
 
 
+def _thresholds(a, leaf):
+    """Split thresholds; infinite ones (HistGradientBoosting's missing-only splits) are written
+    as the strings "Infinity" / "-Infinity", which kiln reads back as infinities."""
+    out = []
+    for h, l in zip(a, leaf):
+        h = float(h)
+        if l:
+            out.append(0.0)
+        elif np.isnan(h):
+            raise ExportError("NaN split threshold")
+        elif np.isinf(h):
+            out.append("Infinity" if h > 0 else "-Infinity")
+        else:
+            out.append(h)
+    return out
+
+
 def _label(v):
     if isinstance(v, (np.bool_, bool)):
         return bool(v)
@@ -237,7 +254,7 @@ def _tree_arrays(tree, values):
         "left": [int(v) for v in t.children_left],
         "right": [int(v) for v in t.children_right],
         "feature": [int(f) if not l else -1 for f, l in zip(t.feature, leaf)],
-        "threshold": [float(h) if not l else 0.0 for h, l in zip(t.threshold, leaf)],
+        "threshold": _thresholds(t.threshold, leaf),
         "value": _floats(np.where(leaf[:, None], values, 0.0)),
     }
 
@@ -346,7 +363,7 @@ def _hist_gradient_boosting(est, n_features, classification):
                 "left": [-1 if l else int(v) for v, l in zip(nodes["left"], leaf)],
                 "right": [-1 if l else int(v) for v, l in zip(nodes["right"], leaf)],
                 "feature": [-1 if l else int(v) for v, l in zip(nodes["feature_idx"], leaf)],
-                "threshold": [0.0 if l else float(v) for v, l in zip(nodes["num_threshold"], leaf)],
+                "threshold": _thresholds(nodes["num_threshold"], leaf),
                 "missing_left": [int(v) for v in nodes["missing_go_to_left"]],
                 "value": _floats(np.where(leaf, nodes["value"], 0.0)),
             })

@@ -62,9 +62,15 @@ int rt_json_doubles(const json_t *arr, size_t n, double *out, const char *where,
                             json_is_array(arr) ? json_array_size(arr) : 0);
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_array_get(arr, i);
-        if (!json_is_number(v))
+        const char *s = json_string_value(v);
+        if (s != NULL && strcmp(s, "Infinity") == 0)
+            out[i] = INFINITY;
+        else if (s != NULL && strcmp(s, "-Infinity") == 0)
+            out[i] = -INFINITY;
+        else if (json_is_number(v))
+            out[i] = json_number_value(v);
+        else
             return kiln_err_set(err, KILN_EINVAL, "%s: item %zu is not a number", where, i);
-        out[i] = json_number_value(v);
     }
     return KILN_OK;
 }

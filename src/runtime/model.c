@@ -382,6 +382,36 @@ static void softmax(double *p, size_t n)
         p[k] /= s;
 }
 
+/* xgboost's float32 links (common/math.h), for models converted from xgboost. */
+static inline double sigmoid_f32(double x)
+{
+    return (double)(1.0f / (1.0f + expf(-(float)x)));
+}
+
+static void softmax_f32(double *p, size_t n)
+{
+    float mx = (float)p[0];
+    double s = 0.0;
+    for (size_t k = 1; k < n; k++)
+        mx = fmaxf((float)p[k], mx);
+    for (size_t k = 0; k < n; k++) {
+        float e = expf((float)p[k] - mx);
+        p[k] = (double)e;
+        s += (double)e;
+    }
+    for (size_t k = 0; k < n; k++)
+        p[k] = (double)((float)p[k] / (float)s);
+}
+
+static double link1(const struct kiln_rt_model *m, double v)
+{
+    if (m->link == RT_LINK_EXP)
+        return m->link_f32 ? (double)expf((float)v) : exp(v);
+    if (m->link == RT_LINK_SIGMOID)
+        return m->link_f32 ? sigmoid_f32(v) : sigmoid(v);
+    return v;
+}
+
 /* Raw scores of nb rows -> the caller's outputs (rows row0..row0+nb-1). */
 static void finish(const struct kiln_rt_model *m, const double *raw, double *pbuf, size_t nb,
                    size_t row0, const struct kiln_rt_out *out)
@@ -391,27 +421,23 @@ static void finish(const struct kiln_rt_model *m, const double *raw, double *pbu
     if (m->task == KILN_RT_REGRESSOR) {
         if (out->value == NULL)
             return;
-        for (size_t i = 0; i < nb * K; i++) {
-            double v = raw[i];
-            if (m->link == RT_LINK_EXP)
-                v = exp(v);
-            else if (m->link == RT_LINK_SIGMOID)
-                v = sigmoid(v);
-            out->value[row0 * K + i] = v;
-        }
+        for (size_t i = 0; i < nb * K; i++)
+            out->value[row0 * K + i] = link1(m, raw[i]);
         return;
     }
     for (size_t r = 0; r < nb; r++) {
         double *p = out->proba != NULL ? out->proba + (row0 + r) * C : pbuf;
         size_t best = 0;
         if (K == 1) {
-            double p1 = m->link == RT_LINK_SIGMOID ? sigmoid(raw[r]) : raw[r];
+            double p1 = link1(m, raw[r]);
             p[0] = 1.0 - p1;
             p[1] = p1;
         } else {
             double s = 0.0;
             memcpy(p, raw + r * K, C * sizeof(double));
-            if (m->link == RT_LINK_SOFTMAX)
+            if (m->link == RT_LINK_SOFTMAX && m->link_f32)
+                softmax_f32(p, C);
+            else if (m->link == RT_LINK_SOFTMAX)
                 softmax(p, C);
             else if (m->link == RT_LINK_OVR) {
                 for (size_t k = 0; k < C; k++) {

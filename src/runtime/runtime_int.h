@@ -69,6 +69,7 @@ struct kiln_rt_model {
     size_t n_outputs;              /* regressors */
     size_t n_raw;                  /* K: raw scores per row from the engine */
     enum rt_link link;
+    int link_f32;         /* apply the link in float32, as xgboost does */
     size_t scratch_bytes; /* engine scratch for RT_BLOCK rows */
     rt_run_fn run;
     void (*impl_free)(void *impl);

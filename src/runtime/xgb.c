@@ -351,6 +351,7 @@ static int build_native(struct kiln_rt_model *m, struct rt_xgb *x, const struct 
         return rc;
     rt_trees_truncate(x->trees, trees_used(xm, n));
     m->link = xm->obj->link;
+    m->link_f32 = 1;
     m->engine = "trees";
     m->scratch_bytes += rt_trees_scratch(x->trees);
     return KILN_OK;

@@ -102,7 +102,7 @@ int rt_xgblib_configure(struct rt_xgblib *b, size_t n_features, size_t n_out, in
     b->n_out = n_out;
     snprintf(b->cfg, sizeof(b->cfg),
              "{\"type\": %d, \"training\": false, \"iteration_begin\": 0, "
-             "\"iteration_end\": %u, \"strict_shape\": false, \"missing\": NaN}",
+             "\"iteration_end\": %u, \"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}",
              type, iter_end);
     return KILN_OK;
 }
