@@ -44,7 +44,7 @@ struct rt_mlp {
     struct layer *layers;
     int f64;
     int has_i8;
-    size_t max_w;  /* widest padded width (inputs included) */
+    size_t max_w; /* widest padded width (inputs included) */
     enum rt_isa isa;
 };
 
@@ -117,8 +117,10 @@ static int load_i8(struct rt_mlp *n, struct layer *l, const json_t *lj, const do
     rc = rt_json_double_array(lj, "scales", l->n_out, &sc, where, err);
     for (size_t i = 0; rc == KILN_OK && i < l->n_in * l->n_out; i++) {
         if (w[i] != floor(w[i]) || w[i] < -127.0 || w[i] > 127.0)
-            rc = kiln_err_set(err, KILN_EINVAL, "%s: int8 weight %zu is not an integer in "
-                              "[-127, 127]", where, i);
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "%s: int8 weight %zu is not an integer in "
+                              "[-127, 127]",
+                              where, i);
         else
             q[i] = (int8_t)w[i];
     }
@@ -128,8 +130,8 @@ static int load_i8(struct rt_mlp *n, struct layer *l, const json_t *lj, const do
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory loading %s", where);
     for (size_t j = 0; rc == KILN_OK && j < l->ldw; j++) {
         if (j < l->n_out && (!isfinite(sc[j]) || sc[j] <= 0.0 || sc[j] > 3.4e38))
-            rc = kiln_err_set(err, KILN_EINVAL, "%s: scale %zu must be positive and finite",
-                              where, j);
+            rc = kiln_err_set(err, KILN_EINVAL, "%s: scale %zu must be positive and finite", where,
+                              j);
         l->scale[j] = j < l->n_out ? (float)sc[j] : 0.0f;
         l->b32[j] = j < l->n_out ? (float)b[j] : 0.0f;
     }
@@ -401,14 +403,19 @@ static void run32(const struct rt_mlp *n, const double *feat, size_t ld, size_t 
         const struct layer *l = &n->layers[li];
         float *y = buf[li % 2];
         if (l->dt == DT_I8) {
-            rt_k_quant_rows(x, W, nb, l->n_in, xq, W, rs);
+            rt_k_quant_rows(n->isa, x, W, nb, l->n_in, xq, W, rs);
             rt_k_s8_gemm(&l->s8, xq, W, nb, q, W);
-            rt_k_dequant_rows(q, W, nb, l->n_out, rs, l->scale, l->b32, y, W);
+            rt_k_dequant_rows(n->isa, q, W, nb, l->n_out, rs, l->scale, l->b32, l->act == ACT_RELU,
+                              y, W);
         } else {
             rt_k_f32_dense(n->isa, x, W, nb, l->w32, l->n_in, l->ldw, l->b32, y, W);
+            if (l->act == ACT_RELU)
+                for (size_t r = 0; r < nb; r++)
+                    rt_k_relu(n->isa, y + r * W, l->n_out);
         }
-        for (size_t r = 0; r < nb; r++)
-            act32(l->act, y + r * W, l->n_out);
+        if (l->act != ACT_RELU)
+            for (size_t r = 0; r < nb; r++)
+                act32(l->act, y + r * W, l->n_out);
         x = y;
     }
     for (size_t r = 0; r < nb; r++)

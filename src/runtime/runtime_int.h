@@ -215,13 +215,19 @@ void rt_k_s8_gemm(const struct rt_s8w *pw, const int8_t *xq, size_t ldx, size_t 
                   size_t ldq);
 /*
  * Quantizes rows symmetrically: s[r] = max|x[r]| / 127, xq = round(x / s) in [-127, 127];
- * pads each row with zeros up to ldq.
+ * pads each row with zeros up to ldq. For RT_ISA_VNNI the bytes are stored offset by 128
+ * (unsigned), the form vpdpbusd reads; rt_k_s8_gemm takes whatever this produced.
  */
-void rt_k_quant_rows(const float *x, size_t ldx, size_t nb, size_t n, int8_t *xq, size_t ldq,
-                     float *s);
-/* y[r][j] = (float)q[r][j] * (s[r] * scale[j]) + b[j] for j < n. */
-void rt_k_dequant_rows(const int32_t *q, size_t ldq, size_t nb, size_t n, const float *s,
-                       const float *scale, const float *b, float *y, size_t ldy);
+void rt_k_quant_rows(enum rt_isa isa, const float *x, size_t ldx, size_t nb, size_t n,
+                     int8_t *xq, size_t ldq, float *s);
+/*
+ * y[r][j] = (float)q[r][j] * (s[r] * scale[j]) + b[j] for j < n, then max(y, 0) when relu.
+ */
+void rt_k_dequant_rows(enum rt_isa isa, const int32_t *q, size_t ldq, size_t nb, size_t n,
+                       const float *s, const float *scale, const float *b, int relu, float *y,
+                       size_t ldy);
+/* y[j] = max(y[j], 0) for j < n (NaN stays NaN). */
+void rt_k_relu(enum rt_isa isa, float *y, size_t n);
 
 /* mlp.c: dense layers; raw = the last layer's pre-activation output. */
 struct rt_mlp;

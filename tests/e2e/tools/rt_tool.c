@@ -30,6 +30,8 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "runtime/eval.h"
+#include "runtime/quant.h"
 #include "runtime/runtime.h"
 
 static int die(const char *msg)
@@ -298,8 +300,127 @@ static int has_flag(int argc, char **argv, const char *name)
     return 0;
 }
 
-int rt_tool_eval(int argc, char **argv);
-int rt_tool_quantize(int argc, char **argv);
+static double opt_double(int argc, char **argv, const char *name, double def)
+{
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return strtod(argv[i + 1], NULL);
+    return def;
+}
+
+static int print_json(struct kiln_buf *b, struct kiln_jsonw *w)
+{
+    if (kiln_jsonw_finish(w) != KILN_OK)
+        return die("JSON output failed");
+    printf("%s\n", b->buf);
+    kiln_buf_release(b);
+    return 0;
+}
+
+/* eval classification C [--threshold T] | eval regression; rows from stdin (no header). */
+static int rt_tool_eval(int argc, char **argv)
+{
+    struct kiln_err err = { 0 };
+    struct kiln_buf b;
+    struct kiln_jsonw w;
+    struct table t;
+
+    read_table(&t, 0);
+    kiln_buf_init(&b, (size_t)1 << 30);
+    kiln_jsonw_init(&w, &b);
+    if (argc >= 2 && strcmp(argv[0], "classification") == 0) {
+        size_t C = (size_t)strtol(argv[1], NULL, 10), n = t.nrows;
+        int32_t *yt = calloc(n + 1, sizeof(int32_t)), *yp = calloc(n + 1, sizeof(int32_t));
+        double *pr = calloc(n * C + 1, sizeof(double));
+        unsigned char *pos = calloc(n + 1, 1);
+        double *s1 = calloc(n + 1, sizeof(double));
+        struct kiln_eval_cls *r = NULL;
+        int with_p = t.ncols == 2 + C;
+        for (size_t i = 0; i < n; i++) {
+            yt[i] = (int32_t)num(t.cells[i][0]);
+            yp[i] = (int32_t)num(t.cells[i][1]);
+            for (size_t c = 0; with_p && c < C; c++)
+                pr[i * C + c] = num(t.cells[i][2 + c]);
+            pos[i] = yt[i] == 1;
+            s1[i] = with_p && C == 2 ? pr[i * C + 1] : 0;
+        }
+        if (kiln_eval_classification(yt, yp, with_p ? pr : NULL, n, C, &r, &err) != KILN_OK)
+            return die(err.msg);
+        kiln_jsonw_obj_begin(&w);
+        kiln_jsonw_key(&w, "report");
+        kiln_eval_cls_json(r, NULL, (size_t)int_opt(argc, argv, "--max-curve", 0), &w);
+        if (with_p && C == 2) {
+            double p, rc_, f1, th = opt_double(argc, argv, "--threshold", 0.5);
+            kiln_eval_at_threshold(pos, s1, n, th, &p, &rc_, &f1);
+            kiln_jsonw_key(&w, "at_threshold");
+            kiln_jsonw_obj_begin(&w);
+            kiln_jsonw_kv_double(&w, "threshold", th);
+            kiln_jsonw_kv_double(&w, "precision", p);
+            kiln_jsonw_kv_double(&w, "recall", rc_);
+            kiln_jsonw_kv_double(&w, "f1", f1);
+            kiln_jsonw_obj_end(&w);
+        }
+        kiln_jsonw_obj_end(&w);
+        kiln_eval_cls_free(r);
+        free(yt);
+        free(yp);
+        free(pr);
+        free(pos);
+        free(s1);
+        return print_json(&b, &w);
+    }
+    if (argc >= 1 && strcmp(argv[0], "regression") == 0) {
+        size_t n = t.nrows;
+        double *yt = calloc(n + 1, sizeof(double)), *yp = calloc(n + 1, sizeof(double));
+        struct kiln_eval_reg r;
+        for (size_t i = 0; i < n; i++) {
+            yt[i] = num(t.cells[i][0]);
+            yp[i] = num(t.cells[i][1]);
+        }
+        if (kiln_eval_regression(yt, yp, n, &r, &err) != KILN_OK)
+            return die(err.msg);
+        kiln_eval_reg_json(&r, &w);
+        free(yt);
+        free(yp);
+        return print_json(&b, &w);
+    }
+    return die("usage: rt_tool eval classification N_CLASSES | regression");
+}
+
+/* quantize SRC OUT [--dtype int8|float32] [--min-agreement X] [--bench-ms N] < calibration */
+static int rt_tool_quantize(int argc, char **argv)
+{
+    struct kiln_err err = { 0 };
+    struct kiln_rt_model *m = NULL;
+    struct kiln_quant_opts o = { KILN_QUANT_INT8, 0, 0 };
+    struct kiln_quant_report rep;
+    struct kiln_buf b;
+    struct kiln_jsonw w;
+    struct table t;
+    double *x;
+    int rc;
+
+    if (argc < 2)
+        return die("usage: rt_tool quantize SRC OUT");
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--dtype") == 0 && strcmp(argv[i + 1], "float32") == 0)
+            o.dtype = KILN_QUANT_FLOAT32;
+    o.min_agreement = opt_double(argc, argv, "--min-agreement", 0);
+    o.bench_ms = (unsigned)int_opt(argc, argv, "--bench-ms", 50);
+    if (kiln_rt_load(argv[0], NULL, &m, &err) != KILN_OK)
+        return die(err.msg);
+    read_table(&t, 1);
+    to_rows(m, &t, &x);
+    rc = kiln_quant_mlp(argv[0], x, t.nrows, argv[1], &o, &rep, &err);
+    kiln_rt_free(m);
+    free(x);
+    if (rc != KILN_OK)
+        return die(err.msg);
+    kiln_buf_init(&b, 1 << 20);
+    kiln_jsonw_init(&w, &b);
+    kiln_quant_report_json(&rep, &w);
+    return print_json(&b, &w);
+}
 
 int main(int argc, char **argv)
 {
