@@ -137,12 +137,12 @@ static int check_node(const struct rt_trees *t, const struct rt_tree_in *in, siz
     if (l == -1 || r == -1) {
         if (l != r)
             return kiln_err_set(err, KILN_EINVAL,
-                                "%s: node %zu has only one child (left %lld, right %lld)", where,
-                                i, (long long)l, (long long)r);
+                                "%s: node %zu has only one child (left %lld, right %lld)", where, i,
+                                (long long)l, (long long)r);
         for (size_t k = 0; k < L; k++)
             if (!isfinite(in->value[i * L + k]))
-                return kiln_err_set(err, KILN_EINVAL, "%s: leaf %zu has a non-finite value",
-                                    where, i);
+                return kiln_err_set(err, KILN_EINVAL, "%s: leaf %zu has a non-finite value", where,
+                                    i);
         return KILN_OK;
     }
     if (l <= 0 || r <= 0 || (uint64_t)l >= n || (uint64_t)r >= n || l == r)
@@ -285,32 +285,98 @@ static inline uint32_t walk(const struct rt_node *nodes, uint32_t idx, const dou
     return idx;
 }
 
-/* Leaves reached by LOCKSTEP rows walking the same tree together for `depth` steps. */
+/*
+ * Leaves reached by LOCKSTEP rows walking the same tree together for `depth` steps. The
+ * indices live in named locals so they stay in registers; the eight chains are independent,
+ * so their loads overlap.
+ */
 static inline void walk_lockstep(const struct rt_node *nodes, uint32_t root, uint32_t depth,
                                  const double *rows, size_t ld, uint32_t *idx)
 {
-    for (int r = 0; r < LOCKSTEP; r++)
-        idx[r] = root;
-    for (uint32_t d = 0; d < depth; d++)
-        for (int r = 0; r < LOCKSTEP; r++)
-            idx[r] = step(nodes, idx[r], rows + (size_t)r * ld);
+    const double *r0 = rows, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
+    const double *r4 = r3 + ld, *r5 = r4 + ld, *r6 = r5 + ld, *r7 = r6 + ld;
+    uint32_t i0 = root, i1 = root, i2 = root, i3 = root, i4 = root, i5 = root, i6 = root, i7 = root;
+    for (uint32_t d = 0; d < depth; d++) {
+        i0 = step(nodes, i0, r0);
+        i1 = step(nodes, i1, r1);
+        i2 = step(nodes, i2, r2);
+        i3 = step(nodes, i3, r3);
+        i4 = step(nodes, i4, r4);
+        i5 = step(nodes, i5, r5);
+        i6 = step(nodes, i6, r6);
+        i7 = step(nodes, i7, r7);
+    }
+    idx[0] = i0;
+    idx[1] = i1;
+    idx[2] = i2;
+    idx[3] = i3;
+    idx[4] = i4;
+    idx[5] = i5;
+    idx[6] = i6;
+    idx[7] = i7;
 }
 
-/* Adds the leaves of tree ti for nb rows to acc (double or float, K per row). */
-#define ACCUMULATE(acc_t, acc)                                                                    \
-    do {                                                                                          \
-        for (size_t ti = 0; ti < t->n_run; ti++) {                                                \
-            const struct rt_tmeta *tm = &t->meta[ti];                                             \
-            size_t r = 0;                                                                         \
-            uint32_t idx[LOCKSTEP];                                                               \
-            for (; r + LOCKSTEP <= nb; r += LOCKSTEP) {                                           \
-                walk_lockstep(t->nodes, tm->root, tm->depth, X + r * ld, ld, idx);                \
-                for (int j = 0; j < LOCKSTEP; j++)                                                \
-                    add_leaf_##acc_t(t, acc + (r + (size_t)j) * K, tm->output, idx[j]);           \
-            }                                                                                     \
-            for (; r < nb; r++)                                                                   \
-                add_leaf_##acc_t(t, acc + r * K, tm->output, walk(t->nodes, tm->root, X + r * ld)); \
-        }                                                                                         \
+/*
+ * Leaves of LOCKSTEP consecutive trees (from ti) for one row: the trees' chains are
+ * independent, which is what makes a single-row prediction fast.
+ */
+static inline void walk_trees(const struct rt_trees *t, size_t ti, const double *row, uint32_t *idx)
+{
+    const struct rt_node *nodes = t->nodes;
+    const struct rt_tmeta *m = &t->meta[ti];
+    uint32_t i0 = m[0].root, i1 = m[1].root, i2 = m[2].root, i3 = m[3].root, i4 = m[4].root,
+             i5 = m[5].root, i6 = m[6].root, i7 = m[7].root, depth = 0;
+    for (int k = 0; k < LOCKSTEP; k++)
+        depth = m[k].depth > depth ? m[k].depth : depth;
+    for (uint32_t d = 0; d < depth; d++) {
+        i0 = step(nodes, i0, row);
+        i1 = step(nodes, i1, row);
+        i2 = step(nodes, i2, row);
+        i3 = step(nodes, i3, row);
+        i4 = step(nodes, i4, row);
+        i5 = step(nodes, i5, row);
+        i6 = step(nodes, i6, row);
+        i7 = step(nodes, i7, row);
+    }
+    idx[0] = i0;
+    idx[1] = i1;
+    idx[2] = i2;
+    idx[3] = i3;
+    idx[4] = i4;
+    idx[5] = i5;
+    idx[6] = i6;
+    idx[7] = i7;
+}
+
+/*
+ * Adds every tree's leaf for nb rows to acc (double or float, K per row), in tree order for
+ * each row: blocks of LOCKSTEP rows walk one tree together; leftover rows walk LOCKSTEP
+ * trees together.
+ */
+#define ACCUMULATE(acc_t, acc)                                                                \
+    do {                                                                                      \
+        size_t rb = nb - nb % LOCKSTEP;                                                       \
+        uint32_t idx[LOCKSTEP];                                                               \
+        for (size_t ti = 0; rb > 0 && ti < t->n_run; ti++) {                                  \
+            const struct rt_tmeta *tm = &t->meta[ti];                                         \
+            for (size_t r = 0; r < rb; r += LOCKSTEP) {                                       \
+                walk_lockstep(t->nodes, tm->root, tm->depth, X + r * ld, ld, idx);            \
+                for (int j = 0; j < LOCKSTEP; j++)                                            \
+                    add_leaf_##acc_t(t, acc + (r + (size_t)j) * K, tm->output, idx[j]);       \
+            }                                                                                 \
+        }                                                                                     \
+        for (size_t r = rb; r < nb; r++) {                                                    \
+            const double *row = X + r * ld;                                                   \
+            size_t ti = 0;                                                                    \
+            for (; ti + LOCKSTEP <= t->n_run; ti += LOCKSTEP) {                               \
+                walk_trees(t, ti, row, idx);                                                  \
+                for (int j = 0; j < LOCKSTEP; j++)                                            \
+                    add_leaf_##acc_t(t, acc + r * K, t->meta[ti + (size_t)j].output, idx[j]); \
+            }                                                                                 \
+            for (; ti < t->n_run; ti++)                                                       \
+                add_leaf_##acc_t(t, acc + r * K, t->meta[ti].output,                          \
+                                 walk(t->nodes, t->meta[ti].root, row));                      \
+        }                                                                                     \
     } while (0)
 
 static inline void add_leaf_double(const struct rt_trees *t, double *acc, uint32_t out,
@@ -326,8 +392,7 @@ static inline void add_leaf_double(const struct rt_trees *t, double *acc, uint32
         acc[k] += v[k];
 }
 
-static inline void add_leaf_float(const struct rt_trees *t, float *acc, uint32_t out,
-                                  uint32_t leaf)
+static inline void add_leaf_float(const struct rt_trees *t, float *acc, uint32_t out, uint32_t leaf)
 {
     size_t L = t->cfg.leaf_size;
     const double *v = &t->values[(size_t)leaf * L];
@@ -339,8 +404,8 @@ static inline void add_leaf_float(const struct rt_trees *t, float *acc, uint32_t
         acc[k] += (float)v[k];
 }
 
-void rt_trees_run(const struct rt_trees *t, const double *feat, size_t ld, size_t nb,
-                  double *raw, unsigned char *scratch)
+void rt_trees_run(const struct rt_trees *t, const double *feat, size_t ld, size_t nb, double *raw,
+                  unsigned char *scratch)
 {
     size_t K = t->cfg.n_outputs, F = t->cfg.n_features;
     const double *X = feat;
