@@ -91,10 +91,10 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev, struct kiln_err 
             return kiln_err_set(err, KILN_EPARSE, "%s: line %zu, column %zu: duplicate key '%.*s'",
                                 b->name, mk->line + 1, mk->column + 1, (int)(n > 64 ? 64 : n),
                                 s);
+        /* libyaml has checked the UTF-8 already, so a failure here is an allocation. */
         f->key = json_stringn(s, n);
         if (f->key == NULL)
-            return kiln_err_set(err, KILN_EPARSE, "%s: line %zu, column %zu: invalid key",
-                                b->name, mk->line + 1, mk->column + 1);
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory reading %s", b->name);
         return KILN_OK;
     }
     v = is_null_scalar(ev) ? json_null() : json_stringn(s, n);

@@ -481,7 +481,8 @@ static int load_steps(const struct loader *L, const json_t *arr, struct cols *c,
             s->max_w = c->w;
     }
     s->w_out = c->w;
-    s->need = steps_need(s);
+    if (rc == KILN_OK)
+        s->need = steps_need(s);
     return rc;
 }
 
