@@ -31,6 +31,20 @@
 
 #define MAX_JSON ((size_t)1 << 30)
 
+/*
+ * Removes a directory this file wrote (model.json, MLmodel, nothing else) without
+ * allocating, so cleanup works even when memory has run out.
+ */
+static void remove_written(const char *dir)
+{
+    static const char *const files[] = { "model.json", "MLmodel" };
+    char path[4096];
+    for (size_t i = 0; i < KILN_ARRAY_LEN(files); i++)
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < sizeof(path))
+            unlink(path);
+    rmdir(dir);
+}
+
 static int dump_cb(const char *buf, size_t size, void *data)
 {
     return kiln_buf_append(data, buf, size) == KILN_OK ? 0 : -1;
@@ -212,7 +226,7 @@ static int write_dir(const char *out_dir, const json_t *doc, const struct kiln_m
         made = 0;
 out:
     if (made)
-        kiln_remove_tree(tmp.buf, NULL);
+        remove_written(tmp.buf);
     kiln_buf_release(&tmp);
     kiln_buf_release(&path);
     kiln_buf_release(&text);
@@ -341,8 +355,8 @@ static int read_source(const char *src_dir, struct kiln_mlmodel **mm, json_t **d
     if (rc == KILN_OK)
         rc = kiln_read_file(path.buf, &text, err);
     *bytes = text.len;
-    if (rc == KILN_OK && kiln_json_parse_any(text.buf, text.len, doc, &sub) != KILN_OK)
-        rc = kiln_err_set(err, KILN_EPARSE, "%s: %s", data, sub.msg);
+    if (rc == KILN_OK && (rc = kiln_json_parse_any(text.buf, text.len, doc, &sub)) != KILN_OK)
+        kiln_err_set(err, rc, "%s: %s", data, sub.msg);
     kiln_buf_release(&path);
     kiln_buf_release(&text);
     if (rc != KILN_OK)
@@ -367,10 +381,12 @@ static int make_variant(const char *out_dir, const json_t *doc, const struct kil
 {
     json_t *nd = NULL;
     struct preds pd = { 0 };
+    int written = 0;
     int rc = convert_doc(doc, dt, keep_out, n, &nd, err);
 
     if (rc == KILN_OK)
         rc = write_dir(out_dir, nd, mm, &rep->dst_bytes, err);
+    written = rc == KILN_OK;
     json_decref(nd);
     if (rc == KILN_OK)
         rc = kiln_rt_load(out_dir, NULL, dst, err);
@@ -381,6 +397,8 @@ static int make_variant(const char *out_dir, const json_t *doc, const struct kil
         rep->output_layer_fp32 = keep_out;
         snprintf(rep->dst_engine, sizeof(rep->dst_engine), "%s", kiln_rt_engine(*dst));
     }
+    if (rc != KILN_OK && written)
+        remove_written(out_dir);
     preds_release(&pd);
     return rc;
 }
@@ -421,7 +439,7 @@ int kiln_quant_mlp(const char *src_dir, const double *calib, size_t n_rows, cons
         rep->agreement < o.min_agreement) {
         kiln_rt_free(dst);
         dst = NULL;
-        kiln_remove_tree(out_dir, NULL);
+        remove_written(out_dir);
         rc = make_variant(out_dir, doc, mm, src, &ps, calib, n_rows, o.dtype, 1, rep, &dst,
                           err);
     }
@@ -433,6 +451,8 @@ int kiln_quant_mlp(const char *src_dir, const double *calib, size_t n_rows, cons
                         err);
         rep->speedup = rep->src_ns_per_row / rep->dst_ns_per_row;
         rep->speedup_single = rep->src_ns_single / rep->dst_ns_single;
+        if (rc != KILN_OK)
+            remove_written(out_dir);
     }
 out:
     preds_release(&ps);
