@@ -31,12 +31,12 @@
 #define N_BATCH 100000
 #define TREES 100
 
-#define XGB(call)                                                                         \
-    do {                                                                                  \
-        if ((call) != 0) {                                                                \
+#define XGB(call)                                                                               \
+    do {                                                                                        \
+        if ((call) != 0) {                                                                      \
             fprintf(stderr, "libxgboost: %s (%s:%d)\n", XGBGetLastError(), __FILE__, __LINE__); \
-            exit(1);                                                                      \
-        }                                                                                 \
+            exit(1);                                                                            \
+        }                                                                                       \
     } while (0)
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -266,8 +266,8 @@ int main(void)
            x1 / k1);
     printf("%-44s %10.1f ns %10.1f ns %7.2fx\n", "batch 100k rows, 2 threads (per row)", k2, x2,
            x2 / k2);
-    printf("%-44s %10.1f ns %10.1f ns %7.2fx\n", "batch, libxgboost via DMatrix, 1 thread", k1,
-           xdm, xdm / k1);
+    printf("%-44s %10.1f ns %10.1f ns %7.2fx\n", "batch, libxgboost via DMatrix, 1 thread", k1, xdm,
+           xdm / k1);
     printf("{\"bench\":\"runtime_trees\",\"max_abs_diff\":%.3g,\"single_ns\":{\"kiln\":%.0f,"
            "\"libxgboost\":%.0f},\"batch1_ns_per_row\":{\"kiln\":%.1f,\"libxgboost\":%.1f},"
            "\"batch2_ns_per_row\":{\"kiln\":%.1f,\"libxgboost\":%.1f},"

@@ -27,8 +27,8 @@ static int parse(const char *data, size_t len, size_t flags, json_t **out, struc
     json_t *v = json_loadb(data, len, flags, &je);
     if (v == NULL && !is_oom(&je)) {
         v = json_loadb(data, len, flags, &je2);
-        if (v == NULL && (is_oom(&je2) || je2.position != je.position ||
-                          strcmp(je2.text, je.text) != 0)) {
+        if (v == NULL &&
+            (is_oom(&je2) || je2.position != je.position || strcmp(je2.text, je.text) != 0)) {
             je = je2;
             je.line = -1;
         }

@@ -43,8 +43,8 @@ static void counts_release(struct counts *c)
     memset(c, 0, sizeof(*c));
 }
 
-static int curve_counts(const unsigned char *pos, const double *score, size_t n,
-                        struct counts *c, struct kiln_err *err)
+static int curve_counts(const unsigned char *pos, const double *score, size_t n, struct counts *c,
+                        struct kiln_err *err)
 {
     struct pair *p;
     double tp = 0, fp = 0;
@@ -137,8 +137,7 @@ int kiln_eval_average_precision(const unsigned char *pos, const double *score, s
 }
 
 int kiln_eval_pr_curve(const unsigned char *pos, const double *score, size_t n,
-                       struct kiln_eval_pr_point **points, size_t *n_points,
-                       struct kiln_err *err)
+                       struct kiln_eval_pr_point **points, size_t *n_points, struct kiln_err *err)
 {
     struct counts c;
     struct kiln_eval_pr_point *pt;
@@ -286,8 +285,8 @@ static void label_stats(struct kiln_eval_cls *r, const int32_t *y_true, const in
             st->support += r->confusion[c * C + k];
             st->predicted += r->confusion[k * C + c];
         }
-        prf(tp, (double)st->predicted - tp, (double)st->support - tp, &st->precision,
-            &st->recall, &st->f1);
+        prf(tp, (double)st->predicted - tp, (double)st->support - tp, &st->precision, &st->recall,
+            &st->f1);
         if (st->support > 0 || st->predicted > 0) {
             present++;
             ps += st->precision;

@@ -44,7 +44,7 @@ struct kiln_eval_cls {
     size_t n, n_classes;
     double accuracy;
     double precision_macro, recall_macro, f1_macro;
-    double precision, recall, f1; /* of class 1 for 2 classes; NaN otherwise */
+    double precision, recall, f1;     /* of class 1 for 2 classes; NaN otherwise */
     double roc_auc, pr_auc, log_loss; /* NaN when no probabilities were given */
     uint64_t *confusion;              /* n_classes x n_classes; row = true, column = predicted */
     struct kiln_eval_class_stats *per_class; /* n_classes, at the predicted labels */
@@ -87,8 +87,8 @@ int kiln_eval_pr_curve(const unsigned char *pos, const double *score, size_t n,
                        struct kiln_err *err);
 /* Precision, recall and F1 when rows with score >= threshold are predicted positive. */
 void kiln_eval_at_threshold(const unsigned char *pos, const double *score, size_t n,
-                            double threshold, double *precision /* OUT */,
-                            double *recall /* OUT */, double *f1 /* OUT */);
+                            double threshold, double *precision /* OUT */, double *recall /* OUT */,
+                            double *f1 /* OUT */);
 
 /*
  * Writes a report as one JSON object (metrics, confusion matrix, per-class table, curve with

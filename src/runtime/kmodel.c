@@ -75,8 +75,7 @@ int rt_json_doubles(const json_t *arr, size_t n, double *out, const char *where,
     return KILN_OK;
 }
 
-int rt_json_ints(const json_t *arr, size_t n, int64_t *out, const char *where,
-                 struct kiln_err *err)
+int rt_json_ints(const json_t *arr, size_t n, int64_t *out, const char *where, struct kiln_err *err)
 {
     if (!json_is_array(arr) || json_array_size(arr) != n)
         return kiln_err_set(err, KILN_EINVAL, "%s: expected a list of %zu integers", where, n);
@@ -171,8 +170,7 @@ static int load_input(struct kiln_rt_model *m, size_t i, const json_t *spec, con
         return kiln_err_set(err, KILN_EINVAL, "%s: name longer than %d bytes", w, MAX_NAME);
     for (size_t j = 0; j < i; j++)
         if (strcmp(m->inputs[j].name, name) == 0)
-            return kiln_err_set(err, KILN_EINVAL, "%s: input name '%s' is used twice", where,
-                                name);
+            return kiln_err_set(err, KILN_EINVAL, "%s: input name '%s' is used twice", where, name);
     in->name = kiln_strdup(name);
     if (in->name == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory loading %s", where);
@@ -184,8 +182,8 @@ static int load_input(struct kiln_rt_model *m, size_t i, const json_t *spec, con
     in->allow_unknown = json_is_true(json_object_get(spec, "allow_unknown"));
     if (in->type != KILN_RT_STRING) {
         if (cats != NULL || in->allow_unknown)
-            return kiln_err_set(err, KILN_EINVAL,
-                                "%s ('%s'): only string inputs have categories", w, name);
+            return kiln_err_set(err, KILN_EINVAL, "%s ('%s'): only string inputs have categories",
+                                w, name);
         return KILN_OK;
     }
     if (!json_is_array(cats) || json_array_size(cats) > RT_MAX_CATEGORIES)
@@ -251,8 +249,8 @@ static int load_task(struct kiln_rt_model *m, const json_t *doc, const char *whe
                 return kiln_err_set(err, rc, "%s: %s", where, "malformed class label");
             for (size_t j = 0; j < k; j++)
                 if (strcmp(m->classes[j].text, m->classes[k].text) == 0)
-                    return kiln_err_set(err, KILN_EINVAL, "%s: class '%s' is listed twice",
-                                        where, m->classes[k].text);
+                    return kiln_err_set(err, KILN_EINVAL, "%s: class '%s' is listed twice", where,
+                                        m->classes[k].text);
         }
     } else if (task != NULL && strcmp(task, "regression") == 0) {
         m->task = KILN_RT_REGRESSOR;
@@ -263,8 +261,7 @@ static int load_task(struct kiln_rt_model *m, const json_t *doc, const char *whe
             if (rc != KILN_OK)
                 return rc;
             if (m->n_outputs == 0)
-                return kiln_err_set(err, KILN_EINVAL, "%s: 'n_outputs' must be at least 1",
-                                    where);
+                return kiln_err_set(err, KILN_EINVAL, "%s: 'n_outputs' must be at least 1", where);
         }
     } else {
         return kiln_err_set(err, KILN_EINVAL,
@@ -278,8 +275,8 @@ static int load_task(struct kiln_rt_model *m, const json_t *doc, const char *whe
         else if (strcmp(mo, "value") == 0 && m->task == KILN_RT_REGRESSOR)
             m->mlflow_out = KILN_RT_OUT_VALUE;
         else
-            return kiln_err_set(err, KILN_EINVAL, "%s: 'mlflow_output' '%.20s' does not fit the task",
-                                where, mo);
+            return kiln_err_set(err, KILN_EINVAL,
+                                "%s: 'mlflow_output' '%.20s' does not fit the task", where, mo);
     }
     return KILN_OK;
 }
@@ -295,14 +292,13 @@ static int check_link(struct kiln_rt_model *m, const json_t *est, const char *wh
         return rc;
     if (m->task == KILN_RT_REGRESSOR) {
         if (K != m->n_outputs)
-            return kiln_err_set(err, KILN_EINVAL, "%s: model has %zu outputs, the task %zu",
-                                where, K, m->n_outputs);
+            return kiln_err_set(err, KILN_EINVAL, "%s: model has %zu outputs, the task %zu", where,
+                                K, m->n_outputs);
         if (m->link != RT_LINK_IDENTITY && m->link != RT_LINK_EXP && m->link != RT_LINK_SIGMOID)
             return kiln_err_set(err, KILN_EINVAL, "%s: link does not fit a regression", where);
         return KILN_OK;
     }
-    if (K == 1 && m->n_classes == 2 &&
-        (m->link == RT_LINK_SIGMOID || m->link == RT_LINK_IDENTITY))
+    if (K == 1 && m->n_classes == 2 && (m->link == RT_LINK_SIGMOID || m->link == RT_LINK_IDENTITY))
         return KILN_OK;
     if (K == m->n_classes && m->link != RT_LINK_EXP && m->link != RT_LINK_SIGMOID)
         return KILN_OK;

@@ -28,8 +28,8 @@ void rt_linear_free(struct rt_linear *l)
     kiln_free(l);
 }
 
-int rt_linear_load(const json_t *j, size_t F, size_t K, struct rt_linear **out,
-                   const char *where, struct kiln_err *err)
+int rt_linear_load(const json_t *j, size_t F, size_t K, struct rt_linear **out, const char *where,
+                   struct kiln_err *err)
 {
     const json_t *coef = json_object_get(j, "coef");
     struct rt_linear *l;
@@ -75,8 +75,7 @@ out:
     return KILN_OK;
 }
 
-void rt_linear_run(const struct rt_linear *l, const double *feat, size_t ld, size_t nb,
-                   double *raw)
+void rt_linear_run(const struct rt_linear *l, const double *feat, size_t ld, size_t nb, double *raw)
 {
     size_t F = l->F, K = l->K;
     for (size_t r = 0; r < nb; r++) {

@@ -49,8 +49,8 @@ static int check_signature(const struct kiln_rt_model *m, const struct kiln_mlmo
         return KILN_OK;
     if (mm->n_inputs != m->n_inputs)
         return kiln_err_set(err, KILN_EINVAL,
-                            "MLmodel signature has %zu inputs but the model has %zu",
-                            mm->n_inputs, m->n_inputs);
+                            "MLmodel signature has %zu inputs but the model has %zu", mm->n_inputs,
+                            m->n_inputs);
     for (size_t i = 0; i < m->n_inputs; i++)
         if (strcmp(mm->inputs[i].name, m->inputs[i].name) != 0)
             return kiln_err_set(err, KILN_EINVAL,
@@ -60,11 +60,10 @@ static int check_signature(const struct kiln_rt_model *m, const struct kiln_mlmo
     return KILN_OK;
 }
 
-static int load_dir(const char *dir, const struct kiln_rt_load_opts *opts,
-                    struct kiln_rt_model *m, struct kiln_err *err)
+static int load_dir(const char *dir, const struct kiln_rt_load_opts *opts, struct kiln_rt_model *m,
+                    struct kiln_err *err)
 {
-    size_t max = opts != NULL && opts->max_file_bytes > 0 ? opts->max_file_bytes
-                                                          : DEFAULT_MAX_FILE;
+    size_t max = opts != NULL && opts->max_file_bytes > 0 ? opts->max_file_bytes : DEFAULT_MAX_FILE;
     struct kiln_mlmodel *mm = NULL;
     struct kiln_buf text;
     const char *data;
@@ -83,8 +82,7 @@ static int load_dir(const char *dir, const struct kiln_rt_load_opts *opts,
         }
         rc = read_data(dir, data != NULL ? data : "model.json", max, &text, err);
         if (rc == KILN_OK)
-            rc = rt_kiln_load_json(m, text.buf, text.len, data != NULL ? data : "model.json",
-                                   err);
+            rc = rt_kiln_load_json(m, text.buf, text.len, data != NULL ? data : "model.json", err);
         if (rc == KILN_OK)
             rc = check_signature(m, mm, err);
     } else if (kiln_mlmodel_flavor(mm, "xgboost") != NULL) {
@@ -112,8 +110,8 @@ out:
     return rc;
 }
 
-int kiln_rt_load(const char *dir, const struct kiln_rt_load_opts *opts,
-                 struct kiln_rt_model **out, struct kiln_err *err)
+int kiln_rt_load(const char *dir, const struct kiln_rt_load_opts *opts, struct kiln_rt_model **out,
+                 struct kiln_err *err)
 {
     int64_t t0 = kiln_mono_ns();
     struct kiln_rt_model *m = rt_model_new();

@@ -27,8 +27,8 @@
 #define SIG_MAX_COLS 100000
 
 struct frame {
-    json_t *c;        /* borrowed: owned by its parent (or by the builder for the root) */
-    json_t *key;      /* pending key of a mapping, owned; NULL when a key is expected */
+    json_t *c;   /* borrowed: owned by its parent (or by the builder for the root) */
+    json_t *key; /* pending key of a mapping, owned; NULL when a key is expected */
 };
 
 struct builder {
@@ -58,8 +58,8 @@ static int attach(struct builder *b, json_t *v, const yaml_mark_t *mk, struct ki
     if (b->depth == 0) {
         if (b->root != NULL) {
             json_decref(v);
-            return kiln_err_set(err, KILN_EPARSE, "%s: line %zu: more than one root value",
-                                b->name, mk->line + 1);
+            return kiln_err_set(err, KILN_EPARSE, "%s: line %zu: more than one root value", b->name,
+                                mk->line + 1);
         }
         b->root = v;
         return KILN_OK;
@@ -70,8 +70,7 @@ static int attach(struct builder *b, json_t *v, const yaml_mark_t *mk, struct ki
             rc = kiln_err_set(err, KILN_ENOMEM, "out of memory reading %s", b->name);
         return rc;
     }
-    if (json_object_setn_new(f->c, json_string_value(f->key), json_string_length(f->key), v) !=
-        0)
+    if (json_object_setn_new(f->c, json_string_value(f->key), json_string_length(f->key), v) != 0)
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory reading %s", b->name);
     json_decref(f->key);
     f->key = NULL;
@@ -89,8 +88,7 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev, struct kiln_err 
     if (f != NULL && json_is_object(f->c) && f->key == NULL) {
         if (json_object_getn(f->c, s, n) != NULL)
             return kiln_err_set(err, KILN_EPARSE, "%s: line %zu, column %zu: duplicate key '%.*s'",
-                                b->name, mk->line + 1, mk->column + 1, (int)(n > 64 ? 64 : n),
-                                s);
+                                b->name, mk->line + 1, mk->column + 1, (int)(n > 64 ? 64 : n), s);
         /* libyaml has checked the UTF-8 already, so a failure here is an allocation. */
         f->key = json_stringn(s, n);
         if (f->key == NULL)
@@ -112,8 +110,8 @@ static int on_open(struct builder *b, const yaml_event_t *ev, int is_map, struct
 
     if (f != NULL && json_is_object(f->c) && f->key == NULL)
         return kiln_err_set(err, KILN_EPARSE,
-                            "%s: line %zu, column %zu: mapping keys must be plain values",
-                            b->name, mk->line + 1, mk->column + 1);
+                            "%s: line %zu, column %zu: mapping keys must be plain values", b->name,
+                            mk->line + 1, mk->column + 1);
     if (b->depth >= YAML_MAX_DEPTH)
         return kiln_err_set(err, KILN_EINVAL, "%s: line %zu: nesting deeper than %d levels",
                             b->name, mk->line + 1, YAML_MAX_DEPTH);
@@ -242,7 +240,7 @@ static int tensor_cols(struct kiln_mlmodel *mm, const json_t *spec, const char *
     const char *type = NULL;
     json_int_t f;
     static const char *const map[][2] = {
-        { "float64", "double" }, { "float32", "float" },  { "int64", "long" },
+        { "float64", "double" }, { "float32", "float" }, { "int64", "long" },
         { "int32", "integer" },  { "bool", "boolean" },
     };
 
@@ -260,8 +258,8 @@ static int tensor_cols(struct kiln_mlmodel *mm, const json_t *spec, const char *
                             name);
     f = json_integer_value(json_array_get(shape, 1));
     if (f < 1 || f > SIG_MAX_COLS)
-        return kiln_err_set(err, KILN_EINVAL, "%s: signature: tensor width %lld out of range",
-                            name, (long long)f);
+        return kiln_err_set(err, KILN_EINVAL, "%s: signature: tensor width %lld out of range", name,
+                            (long long)f);
     mm->inputs = kiln_calloc((size_t)f, sizeof(*mm->inputs));
     if (mm->inputs == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory reading %s", name);

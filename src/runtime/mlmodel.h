@@ -28,16 +28,16 @@
 #define KILN_MLMODEL_MAX_BYTES ((size_t)1 << 20)
 
 struct kiln_mlmodel_col {
-    char *name;     /* column name ("f0", ... for tensor specs) */
-    char *type;     /* MLflow type: double, float, long, integer, boolean, string, ... */
-    int required;   /* MLflow `required` (true when absent) */
+    char *name;   /* column name ("f0", ... for tensor specs) */
+    char *type;   /* MLflow type: double, float, long, integer, boolean, string, ... */
+    int required; /* MLflow `required` (true when absent) */
 };
 
 struct kiln_mlmodel {
-    json_t *root;    /* the whole document (owned) */
-    json_t *flavors; /* borrowed from root: the `flavors` object (never NULL) */
-    int has_signature;     /* a signature with inputs was present */
-    int tensor_input;      /* the inputs were one tensor spec */
+    json_t *root;      /* the whole document (owned) */
+    json_t *flavors;   /* borrowed from root: the `flavors` object (never NULL) */
+    int has_signature; /* a signature with inputs was present */
+    int tensor_input;  /* the inputs were one tensor spec */
     size_t n_inputs;
     struct kiln_mlmodel_col *inputs;
 };
@@ -51,8 +51,7 @@ int kiln_mlmodel_parse(const char *text, size_t len, const char *name,
                        struct kiln_mlmodel **out /* OUT */, struct kiln_err *err);
 
 /* Reads and parses DIR/MLmodel. KILN_ENOENT when it does not exist; else as above. */
-int kiln_mlmodel_read(const char *dir, struct kiln_mlmodel **out /* OUT */,
-                      struct kiln_err *err);
+int kiln_mlmodel_read(const char *dir, struct kiln_mlmodel **out /* OUT */, struct kiln_err *err);
 
 void kiln_mlmodel_free(struct kiln_mlmodel *mm);
 

@@ -67,8 +67,8 @@ int rt_model_alloc_inputs(struct kiln_rt_model *m, size_t n)
     return KILN_OK;
 }
 
-static const char *const type_names[] = { "", "double", "float", "long", "integer", "boolean",
-                                          "string" };
+static const char *const type_names[] = { "",        "double",  "float", "long",
+                                          "integer", "boolean", "string" };
 
 const char *kiln_rt_type_name(enum kiln_rt_type t)
 {
@@ -325,8 +325,7 @@ static int check_value(const struct kiln_rt_input *in, double v, size_t row, int
     return kiln_err_set(err, KILN_EINVAL, "%sinput '%s': %s", where, in->name, what);
 }
 
-int kiln_rt_check_value(const struct kiln_rt_model *m, size_t input, double v,
-                        struct kiln_err *err)
+int kiln_rt_check_value(const struct kiln_rt_model *m, size_t input, double v, struct kiln_err *err)
 {
     if (input >= m->n_inputs)
         return kiln_err_set(err, KILN_EINVAL, "input %zu out of range", input);

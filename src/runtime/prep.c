@@ -30,13 +30,13 @@ enum op { OP_IMPUTE, OP_SCALE, OP_ONEHOT, OP_COLUMNS };
 struct oh_col {
     int active;
     int ignore_unknown;
-    size_t n;           /* categories, NaN excluded, sorted */
+    size_t n; /* categories, NaN excluded, sorted */
     double *cats;
-    uint32_t *pos;      /* output offset within the block for cats[i]; UINT32_MAX = dropped */
+    uint32_t *pos; /* output offset within the block for cats[i]; UINT32_MAX = dropped */
     int has_nan;
     uint32_t nan_pos;
     size_t out_off, n_out;
-    long src;           /* input index (for messages) or -1 */
+    long src; /* input index (for messages) or -1 */
 };
 
 struct steps;
@@ -157,18 +157,20 @@ static int value_of(const struct loader *L, const json_t *v, const struct cols *
         const char *s = json_string_value(v);
         long code;
         if (s == NULL)
-            return kiln_err_set(L->err, KILN_EINVAL, "%s: %s for string input '%s' must be a string",
-                                L->where, what, col_name(L, c->src[col]));
+            return kiln_err_set(L->err, KILN_EINVAL,
+                                "%s: %s for string input '%s' must be a string", L->where, what,
+                                col_name(L, c->src[col]));
         code = rt_vocab_find(&L->m->vocab[c->src[col]], s, strlen(s));
         if (code < 0)
-            return kiln_err_set(L->err, KILN_EINVAL, "%s: %s '%.60s' is not a category of input '%s'",
-                                L->where, what, s, col_name(L, c->src[col]));
+            return kiln_err_set(L->err, KILN_EINVAL,
+                                "%s: %s '%.60s' is not a category of input '%s'", L->where, what, s,
+                                col_name(L, c->src[col]));
         *out = (double)code;
         return KILN_OK;
     }
     if (!json_is_number(v))
-        return kiln_err_set(L->err, KILN_EINVAL, "%s: %s for column %zu must be a number",
-                            L->where, what, col);
+        return kiln_err_set(L->err, KILN_EINVAL, "%s: %s for column %zu must be a number", L->where,
+                            what, col);
     *out = json_number_value(v);
     return KILN_OK;
 }
@@ -179,8 +181,8 @@ static int load_impute(const struct loader *L, struct step *st, const json_t *j,
     int rc;
 
     if (!json_is_array(fill) || json_array_size(fill) != c->w)
-        return kiln_err_set(L->err, KILN_EINVAL, "%s: impute 'fill' must list %zu values",
-                            L->where, c->w);
+        return kiln_err_set(L->err, KILN_EINVAL, "%s: impute 'fill' must list %zu values", L->where,
+                            c->w);
     st->a = kiln_malloc((c->w ? c->w : 1) * sizeof(double));
     if (st->a == NULL)
         return oom(L);
@@ -241,8 +243,10 @@ static int load_oh_col(const struct loader *L, struct oh_col *o, const json_t *s
     o->src = c->src[col];
     o->ignore_unknown = hu != NULL && strcmp(hu, "ignore") == 0;
     if (hu != NULL && !o->ignore_unknown && strcmp(hu, "error") != 0)
-        return kiln_err_set(L->err, KILN_EINVAL, "%s: onehot 'handle_unknown' must be "
-                            "\"error\" or \"ignore\"", L->where);
+        return kiln_err_set(L->err, KILN_EINVAL,
+                            "%s: onehot 'handle_unknown' must be "
+                            "\"error\" or \"ignore\"",
+                            L->where);
     o->cats = kiln_malloc(n * sizeof(double));
     o->pos = kiln_malloc(n * sizeof(uint32_t));
     vals = o->cats;
@@ -333,8 +337,7 @@ static int load_columns(const struct loader *L, struct step *st, const json_t *j
     int rc;
 
     if (!json_is_array(parts) || np == 0 || np > RT_MAX_FEATURES)
-        return kiln_err_set(L->err, KILN_EINVAL, "%s: columns step needs a 'parts' list",
-                            L->where);
+        return kiln_err_set(L->err, KILN_EINVAL, "%s: columns step needs a 'parts' list", L->where);
     st->parts = kiln_calloc(np, sizeof(*st->parts));
     if (st->parts == NULL)
         return oom(L);
@@ -422,8 +425,8 @@ static int load_step(const struct loader *L, struct step *st, const json_t *j, s
         st->op = OP_COLUMNS;
         rc = load_columns(L, st, j, c, &next, depth);
     } else {
-        return kiln_err_set(L->err, KILN_EINVAL, "%s: unknown preprocessing op '%.40s'",
-                            L->where, op);
+        return kiln_err_set(L->err, KILN_EINVAL, "%s: unknown preprocessing op '%.40s'", L->where,
+                            op);
     }
     if (rc == KILN_OK) {
         cols_release(c);
@@ -473,8 +476,7 @@ static int load_steps(const struct loader *L, const json_t *arr, struct cols *c,
     for (size_t i = 0; i < n && rc == KILN_OK; i++) {
         const json_t *j = json_array_get(arr, i);
         if (!json_is_object(j))
-            return kiln_err_set(L->err, KILN_EINVAL, "%s: step %zu is not an object", L->where,
-                                i);
+            return kiln_err_set(L->err, KILN_EINVAL, "%s: step %zu is not an object", L->where, i);
         s->n++;
         rc = load_step(L, &s->v[i], j, c, depth);
         if (c->w > s->max_w)
@@ -530,8 +532,8 @@ size_t rt_prep_scratch(const struct rt_prep *p)
     return p->top->need * sizeof(double);
 }
 
-static int onehot_row(const struct rt_prep *p, const struct step *st, const double *in,
-                      double *out, struct kiln_err *err)
+static int onehot_row(const struct rt_prep *p, const struct step *st, const double *in, double *out,
+                      struct kiln_err *err)
 {
     for (size_t c = 0; c < st->w_in; c++) {
         const struct oh_col *o = &st->oh[c];
@@ -571,8 +573,8 @@ static int onehot_row(const struct rt_prep *p, const struct step *st, const doub
     return KILN_OK;
 }
 
-static int run_steps(const struct rt_prep *p, const struct steps *s, const double *in,
-                     double *out, double *scratch, struct kiln_err *err);
+static int run_steps(const struct rt_prep *p, const struct steps *s, const double *in, double *out,
+                     double *scratch, struct kiln_err *err);
 
 static int apply(const struct rt_prep *p, const struct step *st, const double *in, double *out,
                  double *scratch, struct kiln_err *err)
@@ -604,8 +606,8 @@ static int apply(const struct rt_prep *p, const struct step *st, const double *i
     return KILN_OK;
 }
 
-static int run_steps(const struct rt_prep *p, const struct steps *s, const double *in,
-                     double *out, double *scratch, struct kiln_err *err)
+static int run_steps(const struct rt_prep *p, const struct steps *s, const double *in, double *out,
+                     double *scratch, struct kiln_err *err)
 {
     double *buf[2] = { scratch, scratch + s->max_w };
     double *rest = scratch + 2 * s->max_w;

@@ -91,8 +91,8 @@ static int convert_layer(json_t *layer, enum kiln_quant_dtype dt, struct kiln_er
     if (rc == KILN_OK && dt == KILN_QUANT_FLOAT32) {
         json_t *bias = json_object_get(layer, "bias");
         for (size_t j = 0; j < json_array_size(bias); j++)
-            json_array_set_new(bias, j, json_real((double)(float)json_number_value(
-                                            json_array_get(bias, j))));
+            json_array_set_new(
+                bias, j, json_real((double)(float)json_number_value(json_array_get(bias, j))));
     }
     if (rc == KILN_OK &&
         (json_object_set(layer, "weights", new_rows) != 0 ||
@@ -107,8 +107,8 @@ out:
 }
 
 /* The converted document: every layer (but the output one when keep_out) rewritten. */
-static int convert_doc(const json_t *doc, enum kiln_quant_dtype dt, int keep_out,
-                       size_t n_rows, json_t **out, struct kiln_err *err)
+static int convert_doc(const json_t *doc, enum kiln_quant_dtype dt, int keep_out, size_t n_rows,
+                       json_t **out, struct kiln_err *err)
 {
     json_t *nd = json_deep_copy(doc);
     json_t *layers = json_object_get(json_object_get(nd, "model"), "layers");
@@ -120,8 +120,8 @@ static int convert_doc(const json_t *doc, enum kiln_quant_dtype dt, int keep_out
         return kiln_err_set(err, KILN_ENOMEM, "out of memory quantizing");
     for (size_t i = 0; i < nl && rc == KILN_OK; i++) {
         int last = i + 1 == nl;
-        rc = convert_layer(json_array_get(layers, i),
-                           last && keep_out ? KILN_QUANT_FLOAT32 : dt, err);
+        rc = convert_layer(json_array_get(layers, i), last && keep_out ? KILN_QUANT_FLOAT32 : dt,
+                           err);
     }
     meta = json_object_get(nd, "metadata");
     if (rc == KILN_OK && !json_is_object(meta)) {
@@ -130,15 +130,13 @@ static int convert_doc(const json_t *doc, enum kiln_quant_dtype dt, int keep_out
             rc = kiln_err_set(err, KILN_ENOMEM, "out of memory quantizing");
     }
     if (rc == KILN_OK)
-        json_object_set_new(meta, "quantization",
-                            json_pack("{s:s,s:s,s:I,s:b}", "weights",
-                                      dt == KILN_QUANT_INT8 ? "int8 per-channel symmetric"
-                                                            : "float32",
-                                      "activations",
-                                      dt == KILN_QUANT_INT8 ? "int8 per-row symmetric, dynamic"
-                                                            : "float32",
-                                      "calibration_rows", (json_int_t)n_rows,
-                                      "output_layer_float32", keep_out));
+        json_object_set_new(
+            meta, "quantization",
+            json_pack("{s:s,s:s,s:I,s:b}", "weights",
+                      dt == KILN_QUANT_INT8 ? "int8 per-channel symmetric" : "float32",
+                      "activations",
+                      dt == KILN_QUANT_INT8 ? "int8 per-row symmetric, dynamic" : "float32",
+                      "calibration_rows", (json_int_t)n_rows, "output_layer_float32", keep_out));
     if (rc != KILN_OK) {
         json_decref(nd);
         return rc;
@@ -220,8 +218,8 @@ static int write_dir(const char *out_dir, const json_t *doc, const struct kiln_m
     if (rc == KILN_OK)
         rc = kiln_write_file_atomic(path.buf, text.buf, text.len, err);
     if (rc == KILN_OK && rename(tmp.buf, out_dir) != 0)
-        rc = kiln_err_set(err, kiln_rc_from_errno(errno), "cannot rename '%s' to '%s': %s",
-                          tmp.buf, out_dir, strerror(errno));
+        rc = kiln_err_set(err, kiln_rc_from_errno(errno), "cannot rename '%s' to '%s': %s", tmp.buf,
+                          out_dir, strerror(errno));
     if (rc == KILN_OK)
         made = 0;
 out:
@@ -331,8 +329,8 @@ static int timing(const struct kiln_rt_model *m, const double *x, size_t n, int6
     return rc;
 }
 
-static int read_source(const char *src_dir, struct kiln_mlmodel **mm, json_t **doc,
-                       size_t *bytes, struct kiln_err *err)
+static int read_source(const char *src_dir, struct kiln_mlmodel **mm, json_t **doc, size_t *bytes,
+                       struct kiln_err *err)
 {
     struct kiln_buf path, text;
     struct kiln_err sub = { 0 };
@@ -440,15 +438,13 @@ int kiln_quant_mlp(const char *src_dir, const double *calib, size_t n_rows, cons
         kiln_rt_free(dst);
         dst = NULL;
         remove_written(out_dir);
-        rc = make_variant(out_dir, doc, mm, src, &ps, calib, n_rows, o.dtype, 1, rep, &dst,
-                          err);
+        rc = make_variant(out_dir, doc, mm, src, &ps, calib, n_rows, o.dtype, 1, rep, &dst, err);
     }
     if (rc == KILN_OK) {
         int64_t budget = (int64_t)(o.bench_ms ? o.bench_ms : 300) * 1000000;
         rc = timing(src, calib, n_rows, budget, &rep->src_ns_per_row, &rep->src_ns_single, err);
         if (rc == KILN_OK)
-            rc = timing(dst, calib, n_rows, budget, &rep->dst_ns_per_row, &rep->dst_ns_single,
-                        err);
+            rc = timing(dst, calib, n_rows, budget, &rep->dst_ns_per_row, &rep->dst_ns_single, err);
         rep->speedup = rep->src_ns_per_row / rep->dst_ns_per_row;
         rep->speedup_single = rep->src_ns_single / rep->dst_ns_single;
         if (rc != KILN_OK)

@@ -30,20 +30,20 @@ enum kiln_quant_dtype {
 
 struct kiln_quant_opts {
     enum kiln_quant_dtype dtype;
-    double min_agreement;   /* 0: none; else keep the output layer float32 below it */
-    unsigned bench_ms;      /* time spent measuring each model (0: 300 ms) */
+    double min_agreement; /* 0: none; else keep the output layer float32 below it */
+    unsigned bench_ms;    /* time spent measuring each model (0: 300 ms) */
 };
 
 struct kiln_quant_report {
     size_t n_rows;
     char src_engine[24], dst_engine[24];
-    int output_layer_fp32;   /* the output layer was kept in float32 */
+    int output_layer_fp32; /* the output layer was kept in float32 */
     int classifier;
-    double agreement;        /* share of rows with the same label (classifiers; else NaN) */
-    double max_abs_dproba;   /* max |p_new - p_src| over rows and classes (classifiers) */
+    double agreement;      /* share of rows with the same label (classifiers; else NaN) */
+    double max_abs_dproba; /* max |p_new - p_src| over rows and classes (classifiers) */
     double mean_abs_dproba;
-    double max_abs_dvalue;   /* regressors: max |v_new - v_src| */
-    double max_rel_dvalue;   /* regressors: max |v_new - v_src| / max(1, |v_src|) */
+    double max_abs_dvalue;                 /* regressors: max |v_new - v_src| */
+    double max_rel_dvalue;                 /* regressors: max |v_new - v_src| / max(1, |v_src|) */
     double src_ns_per_row, dst_ns_per_row; /* batch prediction over the calibration rows */
     double src_ns_single, dst_ns_single;   /* one row per call */
     double speedup, speedup_single;        /* src time / new time */

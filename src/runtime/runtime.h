@@ -39,9 +39,9 @@ enum kiln_rt_task {
 
 /* What MLflow's pyfunc `predict` returns for this model, so servers can answer the same. */
 enum kiln_rt_mlflow_output {
-    KILN_RT_OUT_LABEL = 1,    /* class labels (scikit-learn classifiers, XGBClassifier) */
-    KILN_RT_OUT_PROBA = 2,    /* probabilities: p(class 1) for binary, else one per class */
-    KILN_RT_OUT_VALUE = 3,    /* regression values */
+    KILN_RT_OUT_LABEL = 1, /* class labels (scikit-learn classifiers, XGBClassifier) */
+    KILN_RT_OUT_PROBA = 2, /* probabilities: p(class 1) for binary, else one per class */
+    KILN_RT_OUT_VALUE = 3, /* regression values */
 };
 
 /* Types of signature inputs (MLflow ColSpec type names). */
@@ -58,10 +58,10 @@ enum kiln_rt_type {
 struct kiln_rt_input {
     const char *name;
     enum kiln_rt_type type;
-    int required;         /* MLflow `required`: a request must carry the column */
-    int allow_missing;    /* NaN (or null) is accepted and handled by the model */
-    size_t n_categories;  /* string inputs: number of known values (codes 0..n-1) */
-    int allow_unknown;    /* string inputs: unknown values are accepted (encoded as -1) */
+    int required;        /* MLflow `required`: a request must carry the column */
+    int allow_missing;   /* NaN (or null) is accepted and handled by the model */
+    size_t n_categories; /* string inputs: number of known values (codes 0..n-1) */
+    int allow_unknown;   /* string inputs: unknown values are accepted (encoded as -1) */
 };
 
 /* A class label: its text, and its number when the label is numeric. */
@@ -80,8 +80,8 @@ enum kiln_rt_xgb_engine {
 
 struct kiln_rt_load_opts {
     enum kiln_rt_xgb_engine xgb_engine;
-    int xgb_nthread;        /* libxgboost threads per predict call; 0 means 1 */
-    size_t max_file_bytes;  /* largest model file accepted; 0 means 1 GiB */
+    int xgb_nthread;       /* libxgboost threads per predict call; 0 means 1 */
+    size_t max_file_bytes; /* largest model file accepted; 0 means 1 GiB */
 };
 
 /*

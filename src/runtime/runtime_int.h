@@ -38,7 +38,7 @@ enum rt_link {
     RT_LINK_IDENTITY = 0,
     RT_LINK_SIGMOID, /* element-wise logistic; one score of a classifier is p(class 1) */
     RT_LINK_SOFTMAX,
-    RT_LINK_OVR,     /* logistic per class, then rows normalised to sum 1 (one-vs-rest) */
+    RT_LINK_OVR, /* logistic per class, then rows normalised to sum 1 (one-vs-rest) */
     RT_LINK_EXP,
 };
 
@@ -135,12 +135,12 @@ struct rt_tree_in {
 
 struct rt_trees_cfg {
     size_t n_features;
-    size_t n_outputs;  /* K */
-    size_t leaf_size;  /* 1 (each tree adds to one output) or K (leaves hold K values) */
+    size_t n_outputs; /* K */
+    size_t leaf_size; /* 1 (each tree adds to one output) or K (leaves hold K values) */
     size_t n_trees;
-    int mean;          /* average the trees instead of summing them */
-    int input_f32;     /* round inputs to float32 before comparing */
-    int acc_f32;       /* accumulate in float32 (xgboost), sum only */
+    int mean;           /* average the trees instead of summing them */
+    int input_f32;      /* round inputs to float32 before comparing */
+    int acc_f32;        /* accumulate in float32 (xgboost), sum only */
     const double *base; /* K start values (NULL: zeros) */
 };
 
@@ -152,8 +152,8 @@ int rt_trees_add(struct rt_trees *t, const struct rt_tree_in *in, const char *wh
 int rt_trees_finish(struct rt_trees *t, struct kiln_err *err);
 size_t rt_trees_scratch(const struct rt_trees *t);
 /* raw: nb x K scores for nb rows of feat (ld doubles apart). */
-void rt_trees_run(const struct rt_trees *t, const double *feat, size_t ld, size_t nb,
-                  double *raw, unsigned char *scratch);
+void rt_trees_run(const struct rt_trees *t, const double *feat, size_t ld, size_t nb, double *raw,
+                  unsigned char *scratch);
 void rt_trees_free(struct rt_trees *t);
 size_t rt_trees_count(const struct rt_trees *t);
 /* Keeps only the first n trees (xgboost best_iteration). */
@@ -208,8 +208,7 @@ struct rt_s8w {
     int32_t *comp; /* VNNI: 128 * column sums, subtracted after the u8 x s8 products */
 };
 /* Packs wq (n_out rows of n_in int8, one row per output channel). KILN_ENOMEM. */
-int rt_k_s8_pack(struct rt_s8w *pw, enum rt_isa isa, const int8_t *wq, size_t n_in,
-                 size_t n_out);
+int rt_k_s8_pack(struct rt_s8w *pw, enum rt_isa isa, const int8_t *wq, size_t n_in, size_t n_out);
 void rt_k_s8_release(struct rt_s8w *pw);
 void rt_k_s8_gemm(const struct rt_s8w *pw, const int8_t *xq, size_t ldx, size_t nb, int32_t *q,
                   size_t ldq);
@@ -218,8 +217,8 @@ void rt_k_s8_gemm(const struct rt_s8w *pw, const int8_t *xq, size_t ldx, size_t 
  * pads each row with zeros up to ldq. For RT_ISA_VNNI the bytes are stored offset by 128
  * (unsigned), the form vpdpbusd reads; rt_k_s8_gemm takes whatever this produced.
  */
-void rt_k_quant_rows(enum rt_isa isa, const float *x, size_t ldx, size_t nb, size_t n,
-                     int8_t *xq, size_t ldq, float *s);
+void rt_k_quant_rows(enum rt_isa isa, const float *x, size_t ldx, size_t nb, size_t n, int8_t *xq,
+                     size_t ldq, float *s);
 /*
  * y[r][j] = (float)q[r][j] * (s[r] * scale[j]) + b[j] for j < n, then max(y, 0) when relu.
  */

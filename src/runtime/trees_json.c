@@ -97,8 +97,8 @@ static int load_tree(struct rt_trees *t, const json_t *tj, size_t ti, size_t L, 
         for (size_t i = 0; i < n; i++) {
             const json_t *v = json_array_get(ml, i);
             if (!json_is_boolean(v) && !json_is_integer(v)) {
-                rc = kiln_err_set(err, KILN_EINVAL, "%s: 'missing_left' item %zu is not a flag",
-                                  w, i);
+                rc = kiln_err_set(err, KILN_EINVAL, "%s: 'missing_left' item %zu is not a flag", w,
+                                  i);
                 goto out;
             }
             a.ml[i] = json_is_true(v) || (json_is_integer(v) && json_integer_value(v) != 0);
@@ -143,8 +143,7 @@ int rt_trees_load_json(const json_t *j, size_t F, size_t K, struct rt_trees **ou
             return kiln_err_set(err, KILN_EINVAL, "%s: 'leaf_size' must be 1 or %zu", where, K);
     }
     if (agg == NULL || (strcmp(agg, "sum") != 0 && strcmp(agg, "mean") != 0))
-        return kiln_err_set(err, KILN_EINVAL, "%s: 'aggregate' must be \"sum\" or \"mean\"",
-                            where);
+        return kiln_err_set(err, KILN_EINVAL, "%s: 'aggregate' must be \"sum\" or \"mean\"", where);
     cfg.mean = strcmp(agg, "mean") == 0;
     cfg.input_f32 = json_is_true(json_object_get(j, "input_float32"));
     cfg.acc_f32 = json_is_true(json_object_get(j, "accumulate_float32"));
@@ -158,8 +157,8 @@ int rt_trees_load_json(const json_t *j, size_t F, size_t K, struct rt_trees **ou
         for (size_t k = 0; k < K; k++)
             if (!isfinite(base[k])) {
                 kiln_free(base);
-                return kiln_err_set(err, KILN_EINVAL, "%s: 'base' value %zu is not finite",
-                                    where, k);
+                return kiln_err_set(err, KILN_EINVAL, "%s: 'base' value %zu is not finite", where,
+                                    k);
             }
     }
     cfg.base = base;

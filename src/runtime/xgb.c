@@ -33,9 +33,9 @@ struct objspec {
     const char *name;
     enum kiln_rt_task task;
     enum margin_fn margin;
-    enum rt_link link;      /* native engine: link applied to the summed margin */
-    int lib_type;           /* libxgboost engine: 0 value, 1 margin */
-    enum rt_link lib_link;  /* libxgboost engine: link applied to its output */
+    enum rt_link link;     /* native engine: link applied to the summed margin */
+    int lib_type;          /* libxgboost engine: 0 value, 1 margin */
+    enum rt_link lib_link; /* libxgboost engine: link applied to its output */
     enum kiln_rt_mlflow_output booster_out;
     int native;
 };
@@ -57,8 +57,8 @@ static const struct objspec objectives[] = {
       KILN_RT_OUT_VALUE, 1 },
     { "reg:squaredlogerror", KILN_RT_REGRESSOR, MARGIN_ID, RT_LINK_IDENTITY, 0, RT_LINK_IDENTITY,
       KILN_RT_OUT_VALUE, 1 },
-    { "reg:pseudohubererror", KILN_RT_REGRESSOR, MARGIN_ID, RT_LINK_IDENTITY, 0,
-      RT_LINK_IDENTITY, KILN_RT_OUT_VALUE, 1 },
+    { "reg:pseudohubererror", KILN_RT_REGRESSOR, MARGIN_ID, RT_LINK_IDENTITY, 0, RT_LINK_IDENTITY,
+      KILN_RT_OUT_VALUE, 1 },
     { "reg:absoluteerror", KILN_RT_REGRESSOR, MARGIN_ID, RT_LINK_IDENTITY, 0, RT_LINK_IDENTITY,
       KILN_RT_OUT_VALUE, 1 },
     { "reg:logistic", KILN_RT_REGRESSOR, MARGIN_LOGIT, RT_LINK_SIGMOID, 0, RT_LINK_IDENTITY,
@@ -85,8 +85,8 @@ struct xmeta {
     float base_score;
     const json_t *trees, *tree_info, *feature_names;
     long best_iteration;
-    json_t *sk;          /* parsed scikit_learn attribute (owned) or NULL */
-    int sk_wrapper;      /* the MLmodel names a scikit-learn wrapper class */
+    json_t *sk;     /* parsed scikit_learn attribute (owned) or NULL */
+    int sk_wrapper; /* the MLmodel names a scikit-learn wrapper class */
     const char *why_not_native;
 };
 
@@ -145,8 +145,8 @@ static int read_meta(const json_t *doc, struct xmeta *xm, const char *name, stru
     const json_t *gb = json_object_get(learner, "gradient_booster");
     const json_t *model = json_object_get(gb, "model");
     const json_t *attrs = json_object_get(learner, "attributes");
-    const char *objname = json_string_value(json_object_get(json_object_get(learner, "objective"),
-                                                            "name"));
+    const char *objname =
+        json_string_value(json_object_get(json_object_get(learner, "objective"), "name"));
     const char *s;
     double bs;
 
@@ -175,8 +175,7 @@ static int read_meta(const json_t *doc, struct xmeta *xm, const char *name, stru
     xm->base_score = (float)bs;
     if (xm->obj->task == KILN_RT_CLASSIFIER && strncmp(xm->obj->name, "multi:", 6) == 0 &&
         xm->num_class < 2)
-        return kiln_err_set(err, KILN_EINVAL, "%s: multi-class objective with num_class < 2",
-                            name);
+        return kiln_err_set(err, KILN_EINVAL, "%s: multi-class objective with num_class < 2", name);
     xm->booster = json_string_value(json_object_get(gb, "name"));
     if (xm->booster != NULL && strcmp(xm->booster, "dart") == 0)
         model = json_object_get(json_object_get(gb, "gbtree"), "model");
@@ -260,8 +259,7 @@ static int convert_tree(struct rt_trees *t, const json_t *tj, size_t output, siz
     thr = kiln_malloc(n * sizeof(double));
     val = kiln_malloc(n * sizeof(double));
     ml = kiln_malloc(n);
-    if (left == NULL || right == NULL || feat == NULL || thr == NULL || val == NULL ||
-        ml == NULL) {
+    if (left == NULL || right == NULL || feat == NULL || thr == NULL || val == NULL || ml == NULL) {
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory loading %s", name);
         goto out;
     }
@@ -339,11 +337,10 @@ static int build_native(struct kiln_rt_model *m, struct rt_xgb *x, const struct 
         return kiln_err_set(err, rc, "%s: tree ensemble dimensions out of range", name);
     for (size_t i = 0; i < n && rc == KILN_OK; i++) {
         const json_t *g = json_array_get(xm->tree_info, i);
-        if (!json_is_integer(g) || json_integer_value(g) < 0 ||
-            (size_t)json_integer_value(g) >= K)
+        if (!json_is_integer(g) || json_integer_value(g) < 0 || (size_t)json_integer_value(g) >= K)
             return kiln_err_set(err, KILN_EINVAL, "%s: tree_info[%zu] out of range", name, i);
-        rc = convert_tree(x->trees, json_array_get(xm->trees, i), (size_t)json_integer_value(g),
-                          i, name, err);
+        rc = convert_tree(x->trees, json_array_get(xm->trees, i), (size_t)json_integer_value(g), i,
+                          name, err);
     }
     if (rc == KILN_OK)
         rc = rt_trees_finish(x->trees, err);
@@ -381,8 +378,8 @@ static int set_inputs(struct kiln_rt_model *m, const struct kiln_mlmodel *mm,
             rc = rt_type_parse(mm->inputs[i].type, &in->type, name, err);
             if (rc == KILN_OK && in->type == KILN_RT_STRING)
                 rc = kiln_err_set(err, KILN_ENOTSUP,
-                                  "%s: string input '%s' is not supported for xgboost models",
-                                  name, mm->inputs[i].name);
+                                  "%s: string input '%s' is not supported for xgboost models", name,
+                                  mm->inputs[i].name);
             if (rc != KILN_OK)
                 return rc;
             fname = mm->inputs[i].name;
@@ -436,8 +433,8 @@ static int is_json_text(const char *data, size_t len)
     size_t i = 0;
     while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t'))
         i++;
-    return i + 1 < len && data[i] == '{' && (data[i + 1] == '"' || data[i + 1] == ' ' ||
-                                             data[i + 1] == '\n' || data[i + 1] == '}');
+    return i + 1 < len && data[i] == '{' &&
+           (data[i + 1] == '"' || data[i + 1] == ' ' || data[i + 1] == '\n' || data[i + 1] == '}');
 }
 
 static int use_lib(struct kiln_rt_model *m, struct rt_xgb *x, const struct xmeta *xm,
@@ -458,8 +455,7 @@ static int use_lib(struct kiln_rt_model *m, struct rt_xgb *x, const struct xmeta
         iter_end = (unsigned)xm->best_iteration + 1;
     m->link = xm->obj->lib_link;
     m->engine = "libxgboost";
-    return rt_xgblib_configure(x->lib, xm->num_feature, m->n_raw, xm->obj->lib_type, iter_end,
-                               err);
+    return rt_xgblib_configure(x->lib, xm->num_feature, m->n_raw, xm->obj->lib_type, iter_end, err);
 }
 
 int rt_xgb_load(struct kiln_rt_model *m, const struct kiln_mlmodel *mm, const char *data,
@@ -519,11 +515,10 @@ int rt_xgb_load(struct kiln_rt_model *m, const struct kiln_mlmodel *mm, const ch
     if (rc != KILN_OK)
         goto out;
     xm.why_not_native = native_blocker(&xm);
-    if (want == KILN_RT_XGB_LIBXGBOOST ||
-        (want == KILN_RT_XGB_AUTO && xm.why_not_native != NULL)) {
+    if (want == KILN_RT_XGB_LIBXGBOOST || (want == KILN_RT_XGB_AUTO && xm.why_not_native != NULL)) {
         if (!rt_xgblib_available()) {
-            rc = kiln_err_set(err, KILN_ENOTSUP, "%s: %s, and this build has no libxgboost",
-                              name, xm.why_not_native ? xm.why_not_native : "libxgboost asked");
+            rc = kiln_err_set(err, KILN_ENOTSUP, "%s: %s, and this build has no libxgboost", name,
+                              xm.why_not_native ? xm.why_not_native : "libxgboost asked");
             goto out;
         }
         rc = use_lib(m, x, &xm, data, len, opts, name, err);

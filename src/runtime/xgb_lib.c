@@ -96,8 +96,10 @@ int rt_xgblib_configure(struct rt_xgblib *b, size_t n_features, size_t n_out, in
     if (XGBoosterGetNumFeature(b->h, &nf) != 0)
         return fail(err, KILN_EINVAL, "xgboost model", "cannot read the feature count");
     if ((size_t)nf != n_features)
-        return kiln_err_set(err, KILN_EINVAL, "xgboost model: booster has %llu features, "
-                            "expected %zu", (unsigned long long)nf, n_features);
+        return kiln_err_set(err, KILN_EINVAL,
+                            "xgboost model: booster has %llu features, "
+                            "expected %zu",
+                            (unsigned long long)nf, n_features);
     b->n_features = n_features;
     b->n_out = n_out;
     snprintf(b->cfg, sizeof(b->cfg),

@@ -34,10 +34,17 @@
 #include "runtime/quant.h"
 #include "runtime/runtime.h"
 
-static int die(const char *msg)
+/* Exits at once: whatever the caller holds stays reachable for LeakSanitizer. */
+static _Noreturn void die_now(const char *msg)
 {
     fprintf(stderr, "error: %s\n", msg);
-    return 2;
+    fflush(stdout);
+    exit(2);
+}
+
+static int die(const char *msg)
+{
+    die_now(msg);
 }
 
 struct table {
@@ -113,6 +120,19 @@ static int read_table(struct table *t, int header)
     }
     free(line);
     return 0;
+}
+
+static void table_release(struct table *t)
+{
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++)
+            free(t->cells[r][c]);
+        free(t->cells[r]);
+    }
+    for (size_t c = 0; t->header != NULL && c < t->ncols; c++)
+        free(t->header[c]);
+    free(t->header);
+    free(t->cells);
 }
 
 static double num(const char *s)
@@ -201,6 +221,7 @@ static int predict_and_print(struct kiln_rt_model *m, const struct table *t, siz
     double *x;
     struct job jobs[8];
     pthread_t th[8];
+    int rc = 0;
 
     if (warmup && kiln_rt_warmup(m, 0, &err) != KILN_OK)
         return die(err.msg);
@@ -216,15 +237,15 @@ static int predict_and_print(struct kiln_rt_model *m, const struct table *t, siz
     }
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
-    for (int i = 0; i < threads; i++)
+    for (int i = 0; i < threads && rc == 0; i++)
         if (jobs[i].rc != KILN_OK)
-            return die(jobs[i].msg);
-    for (int i = 1; i < threads; i++)
+            rc = die(jobs[i].msg);
+    for (int i = 1; i < threads && rc == 0; i++)
         if (memcmp(jobs[i].label, jobs[0].label, n * sizeof(int32_t)) != 0 ||
             memcmp(jobs[i].proba, jobs[0].proba, n * C * sizeof(double)) != 0 ||
             memcmp(jobs[i].value, jobs[0].value, n * K * sizeof(double)) != 0)
-            return die("threads disagree");
-    for (size_t r = 0; r < n; r++) {
+            rc = die("threads disagree");
+    for (size_t r = 0; r < n && rc == 0; r++) {
         if (C > 0) {
             printf("%d", jobs[0].label[r]);
             for (size_t k = 0; k < C; k++)
@@ -241,7 +262,7 @@ static int predict_and_print(struct kiln_rt_model *m, const struct table *t, siz
         free(jobs[i].value);
     }
     free(x);
-    return 0;
+    return rc;
 }
 
 static void info(const struct kiln_rt_model *m)
@@ -260,9 +281,9 @@ static void info(const struct kiln_rt_model *m)
         json_array_append_new(cls, json_string(kiln_rt_class(m, k)->text));
     json_object_set_new(o, "flavor", json_string(kiln_rt_flavor(m)));
     json_object_set_new(o, "engine", json_string(kiln_rt_engine(m)));
-    json_object_set_new(o, "task", json_string(kiln_rt_task(m) == KILN_RT_CLASSIFIER
-                                                   ? "classification"
-                                                   : "regression"));
+    json_object_set_new(
+        o, "task",
+        json_string(kiln_rt_task(m) == KILN_RT_CLASSIFIER ? "classification" : "regression"));
     json_object_set_new(o, "mlflow_output", json_integer(kiln_rt_mlflow_output(m)));
     json_object_set_new(o, "n_outputs", json_integer((json_int_t)kiln_rt_n_outputs(m)));
     json_object_set_new(o, "inputs", in);
@@ -367,6 +388,7 @@ static int rt_tool_eval(int argc, char **argv)
         free(pr);
         free(pos);
         free(s1);
+        table_release(&t);
         return print_json(&b, &w);
     }
     if (argc >= 1 && strcmp(argv[0], "regression") == 0) {
@@ -382,6 +404,7 @@ static int rt_tool_eval(int argc, char **argv)
         kiln_eval_reg_json(&r, &w);
         free(yt);
         free(yp);
+        table_release(&t);
         return print_json(&b, &w);
     }
     return die("usage: rt_tool eval classification N_CLASSES | regression");
@@ -414,6 +437,7 @@ static int rt_tool_quantize(int argc, char **argv)
     rc = kiln_quant_mlp(argv[0], x, t.nrows, argv[1], &o, &rep, &err);
     kiln_rt_free(m);
     free(x);
+    table_release(&t);
     if (rc != KILN_OK)
         return die(err.msg);
     kiln_buf_init(&b, 1 << 20);
@@ -460,5 +484,6 @@ int main(int argc, char **argv)
                            (int)int_opt(argc, argv, "--threads", 1),
                            has_flag(argc, argv, "--warmup"));
     kiln_rt_free(m);
+    table_release(&t);
     return rc;
 }

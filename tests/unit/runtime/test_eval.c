@@ -63,7 +63,7 @@ static void test_classification_report(void **state)
 {
     static const int32_t yt[] = { 0, 1, 2, 2, 1, 0 }, yp[] = { 0, 2, 2, 2, 1, 1 };
     static const double proba[] = { 0.8, 0.1, 0.1, 0.2, 0.3, 0.5, 0.1, 0.1, 0.8,
-                                     0.0, 0.2, 0.8, 0.3, 0.6, 0.1, 0.4, 0.5, 0.1 };
+                                    0.0, 0.2, 0.8, 0.3, 0.6, 0.1, 0.4, 0.5, 0.1 };
     struct kiln_eval_cls *r = NULL;
     struct kiln_err err = { 0 };
     struct kiln_buf b;
@@ -83,8 +83,8 @@ static void test_classification_report(void **state)
     assert_int_equal(r->per_class[2].support, 2);
     assert_int_equal(r->per_class[2].predicted, 3);
     assert_true(isnan(r->precision));
-    assert_true(near(r->log_loss, -(log(0.8) + log(0.3) + log(0.8) + log(0.8) + log(0.6) +
-                                    log(0.4)) / 6));
+    assert_true(
+        near(r->log_loss, -(log(0.8) + log(0.3) + log(0.8) + log(0.8) + log(0.6) + log(0.4)) / 6));
     assert_true(r->roc_auc > 0.5 && r->roc_auc <= 1.0);
     kiln_buf_init(&b, 1 << 16);
     kiln_jsonw_init(&w, &b);

@@ -76,8 +76,7 @@ static void test_int8_paths_are_identical(void **state)
                 scale[j] = (float)(fabs(rnd()) * 0.01 + 1e-4);
                 b[j] = (float)rnd();
             }
-            rt_k_dequant_rows(RT_ISA_GENERIC, q[0], ldq, nb, n_out, sx[0], scale, b, relu, y0,
-                              ldq);
+            rt_k_dequant_rows(RT_ISA_GENERIC, q[0], ldq, nb, n_out, sx[0], scale, b, relu, y0, ldq);
             rt_k_dequant_rows(best, q[0], ldq, nb, n_out, sx[0], scale, b, relu, y1, ldq);
             for (size_t r = 0; r < nb; r++)
                 assert_memory_equal(y0 + r * ldq, y1 + r * ldq, n_out * sizeof(float));

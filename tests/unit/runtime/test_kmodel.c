@@ -6,10 +6,10 @@
 
 #include "runtime/runtime.h"
 
-#define assert_double_equal(a, b, tol)                                                       \
-    do {                                                                                     \
-        double a_ = (a), b_ = (b);                                                           \
-        if (!(fabs(a_ - b_) <= (tol)))                                                       \
+#define assert_double_equal(a, b, tol)                                                        \
+    do {                                                                                      \
+        double a_ = (a), b_ = (b);                                                            \
+        if (!(fabs(a_ - b_) <= (tol)))                                                        \
             fail_msg("%s = %.17g, expected %.17g (tolerance %g)", #a, a_, b_, (double)(tol)); \
     } while (0)
 
@@ -83,8 +83,8 @@ static void test_logistic_regression(void **state)
  * node0: x0 <= 0.5 ? leaf 10 : node2; node2: x1 <= -1 (NaN left) ? leaf 20 : leaf 30.
  * NaN at node0 goes right (no missing_left given).
  */
-#define TREE                                                                                \
-    "{\"left\":[1,-1,3,-1,-1],\"right\":[2,-1,4,-1,-1],\"feature\":[0,-2,1,-2,-2],"         \
+#define TREE                                                                        \
+    "{\"left\":[1,-1,3,-1,-1],\"right\":[2,-1,4,-1,-1],\"feature\":[0,-2,1,-2,-2]," \
     "\"threshold\":[0.5,0,-1,0,0],\"missing_left\":[0,0,1,0,0],\"value\":[0,10,0,20,30]}"
 
 static const char *const TREES =
@@ -158,14 +158,14 @@ static void test_tree_paths_agree(void **state)
     kiln_rt_free(m);
 }
 
-#define MLP_LAYERS(dt, w1, sc1, w2, sc2)                                                        \
-    "[{\"n_in\":2,\"n_out\":2,\"dtype\":\"" dt "\",\"activation\":\"relu\",\"weights\":" w1      \
-    ",\"bias\":[0,0]" sc1 "},{\"n_in\":2,\"n_out\":1,\"dtype\":\"" dt "\",\"activation\":"       \
+#define MLP_LAYERS(dt, w1, sc1, w2, sc2)                                                    \
+    "[{\"n_in\":2,\"n_out\":2,\"dtype\":\"" dt "\",\"activation\":\"relu\",\"weights\":" w1 \
+    ",\"bias\":[0,0]" sc1 "},{\"n_in\":2,\"n_out\":1,\"dtype\":\"" dt "\",\"activation\":"  \
     "\"identity\",\"weights\":" w2 ",\"bias\":[0]" sc2 "}]"
 
-#define MLP_DOC(layers)                                                                         \
-    HEAD "\"task\":\"classification\",\"classes\":[0,1],\"inputs\":[{\"name\":\"a\",\"type\":"  \
-         "\"double\"},{\"name\":\"b\",\"type\":\"double\"}],\"model\":{\"type\":\"mlp\","       \
+#define MLP_DOC(layers)                                                                        \
+    HEAD "\"task\":\"classification\",\"classes\":[0,1],\"inputs\":[{\"name\":\"a\",\"type\":" \
+         "\"double\"},{\"name\":\"b\",\"type\":\"double\"}],\"model\":{\"type\":\"mlp\","      \
          "\"n_features\":2,\"n_outputs\":1,\"link\":\"sigmoid\",\"layers\":" layers "}}"
 
 static void test_mlp_precisions(void **state)
@@ -221,11 +221,11 @@ static void test_preprocessing(void **state)
     assert_double_equal(red, 0, 0);
     assert_double_equal(green, 1, 0);
     assert_int_equal(kiln_rt_encode(m, 0, "red", 3, &red, &err), KILN_EINVAL);
-    x[0] = NAN, x[1] = red;    /* (2-1)/2 + 100 */
-    x[2] = 3.0, x[3] = green;  /* green is not one-hot encoded: 1 */
-    x[4] = 5.0, x[5] = -1.0;   /* unknown: 2 */
-    x[6] = 1.0, x[7] = NAN;    /* missing -> blue: 0 + 10 */
-    x[8] = -1.0, x[9] = 2.0;   /* blue: -1 + 10 */
+    x[0] = NAN, x[1] = red;   /* (2-1)/2 + 100 */
+    x[2] = 3.0, x[3] = green; /* green is not one-hot encoded: 1 */
+    x[4] = 5.0, x[5] = -1.0;  /* unknown: 2 */
+    x[6] = 1.0, x[7] = NAN;   /* missing -> blue: 0 + 10 */
+    x[8] = -1.0, x[9] = 2.0;  /* blue: -1 + 10 */
     assert_int_equal(kiln_rt_predict(m, NULL, x, 5, &out, &err), KILN_OK);
     assert_double_equal(v[0], 100.5, 0);
     assert_double_equal(v[1], 1.0, 0);
@@ -258,8 +258,8 @@ static void test_warmup_and_workspace(void **state)
 }
 
 #define ONE_INPUT HEAD "\"task\":\"regression\",\"inputs\":[{\"name\":\"x\",\"type\":\"double\"}],"
-#define TREE_MODEL(tree)                                                                        \
-    ONE_INPUT "\"model\":{\"type\":\"tree_ensemble\",\"n_features\":1,\"n_outputs\":1,"        \
+#define TREE_MODEL(tree)                                                                \
+    ONE_INPUT "\"model\":{\"type\":\"tree_ensemble\",\"n_features\":1,\"n_outputs\":1," \
               "\"aggregate\":\"sum\",\"link\":\"identity\",\"trees\":[" tree "]}}"
 
 static void test_hostile_documents(void **state)
@@ -308,8 +308,8 @@ static void test_hostile_documents(void **state)
                       "1,\"n_outputs\":3,\"link\":\"softmax\",\"coef\":[[1],[2],[3]],"
                       "\"intercept\":[0,0,0]}}",
                  KILN_EINVAL, "do not fit 2 classes");
-    expect_error(HEAD "\"task\":\"classification\",\"classes\":[1,1],\"inputs\":[]}",
-                 KILN_EINVAL, "listed twice");
+    expect_error(HEAD "\"task\":\"classification\",\"classes\":[1,1],\"inputs\":[]}", KILN_EINVAL,
+                 "listed twice");
     expect_error(HEAD "\"task\":\"regression\",\"inputs\":[{\"name\":\"x\",\"type\":\"double\"},"
                       "{\"name\":\"x\",\"type\":\"double\"}]}",
                  KILN_EINVAL, "used twice");

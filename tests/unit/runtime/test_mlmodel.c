@@ -97,9 +97,9 @@ static void test_errors_name_the_place(void **state)
     assert_int_equal(parse("flavors: {k: {}}\nsignature:\n  inputs: '[1, 2'\n", &mm, &err),
                      KILN_EPARSE);
     assert_non_null(strstr(err.msg, "signature inputs"));
-    assert_int_equal(parse("flavors: {k: {}}\nsignature:\n  inputs: '[{\"name\": \"a\"}]'\n",
-                           &mm, &err),
-                     KILN_EINVAL);
+    assert_int_equal(
+        parse("flavors: {k: {}}\nsignature:\n  inputs: '[{\"name\": \"a\"}]'\n", &mm, &err),
+        KILN_EINVAL);
     assert_non_null(strstr(err.msg, "no 'type'"));
     assert_int_equal(parse("flavors: {k: {}}\nsignature:\n  inputs: '[{\"type\": \"tensor\", "
                            "\"tensor-spec\": {\"dtype\": \"float64\", \"shape\": [-1, 2, 2]}}]'\n",

@@ -61,8 +61,9 @@ static void write_mlp(const char *dir)
                       "\"classes\":[\"a\",\"b\",\"c\"],\"inputs\":[");
     for (int i = 0; i < FEATURES; i++)
         kiln_buf_printf(&b, "%s{\"name\":\"x%d\",\"type\":\"double\"}", i ? "," : "", i);
-    kiln_buf_printf(&b, "],\"model\":{\"type\":\"mlp\",\"n_features\":%d,\"n_outputs\":3,"
-                        "\"link\":\"softmax\",\"layers\":[",
+    kiln_buf_printf(&b,
+                    "],\"model\":{\"type\":\"mlp\",\"n_features\":%d,\"n_outputs\":3,"
+                    "\"link\":\"softmax\",\"layers\":[",
                     FEATURES);
     kiln_buf_printf(&b, "{\"n_in\":%d,\"n_out\":%d,\"activation\":\"relu\",\"weights\":", FEATURES,
                     HIDDEN);
@@ -76,19 +77,20 @@ static void write_mlp(const char *dir)
     kiln_buf_puts(&b, ",\"bias\":");
     append_vector(&b, HIDDEN, 0.1);
     kiln_buf_puts(&b, "},");
-    kiln_buf_printf(&b, "{\"n_in\":%d,\"n_out\":3,\"activation\":\"identity\",\"weights\":",
-                    HIDDEN);
+    kiln_buf_printf(&b,
+                    "{\"n_in\":%d,\"n_out\":3,\"activation\":\"identity\",\"weights\":", HIDDEN);
     append_matrix(&b, 3, HIDDEN, 0.5);
     kiln_buf_puts(&b, ",\"bias\":");
     append_vector(&b, 3, 0.1);
     kiln_buf_puts(&b, "}]}}");
     put(dir, "model.json", b.buf);
-    put(dir, "MLmodel", "flavors:\n  kiln:\n    data: model.json\n    format_version: 1\n"
-                        "signature:\n  inputs: '[{\"type\": \"double\", \"name\": \"x0\"}, "
-                        "{\"type\": \"double\", \"name\": \"x1\"}, {\"type\": \"double\", "
-                        "\"name\": \"x2\"}, {\"type\": \"double\", \"name\": \"x3\"}, "
-                        "{\"type\": \"double\", \"name\": \"x4\"}, {\"type\": \"double\", "
-                        "\"name\": \"x5\"}]'\n");
+    put(dir, "MLmodel",
+        "flavors:\n  kiln:\n    data: model.json\n    format_version: 1\n"
+        "signature:\n  inputs: '[{\"type\": \"double\", \"name\": \"x0\"}, "
+        "{\"type\": \"double\", \"name\": \"x1\"}, {\"type\": \"double\", "
+        "\"name\": \"x2\"}, {\"type\": \"double\", \"name\": \"x3\"}, "
+        "{\"type\": \"double\", \"name\": \"x4\"}, {\"type\": \"double\", "
+        "\"name\": \"x5\"}]'\n");
     kiln_buf_release(&b);
 }
 
@@ -215,10 +217,8 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_int8_report),
-        cmocka_unit_test(test_min_agreement_keeps_output_layer),
-        cmocka_unit_test(test_float32),
-        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_int8_report), cmocka_unit_test(test_min_agreement_keeps_output_layer),
+        cmocka_unit_test(test_float32),     cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_oom),
     };
     json_set_alloc_funcs(kiln_malloc, kiln_free);

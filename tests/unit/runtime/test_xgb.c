@@ -11,20 +11,21 @@
 #include "runtime/runtime.h"
 
 /* Tree 0: f0 < 0.5 ? 0.25 : -0.5 (NaN left). Tree 1: f1 < 1.0 ? 0.125 : 0.75 (NaN right). */
-#define TREE(f, split, dl, a, b)                                                             \
+#define TREE(f, split, dl, a, b)                                                               \
     "{\"left_children\":[1,-1,-1],\"right_children\":[2,-1,-1],\"split_indices\":[" f ",0,0]," \
     "\"split_conditions\":[" split "," a "," b "],\"default_left\":[" dl ",0,0],"              \
     "\"split_type\":[0,0,0],\"base_weights\":[0,0,0]}"
 
-#define DOC(objective, num_class, base, trees, tree_info, extra)                                \
+#define DOC(objective, num_class, base, trees, tree_info, extra)                               \
     "{\"learner\":{\"attributes\":{" extra "},\"feature_names\":[],\"gradient_booster\":{"     \
-    "\"name\":\"gbtree\",\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":\"1\","       \
+    "\"name\":\"gbtree\",\"model\":{\"gbtree_model_param\":{\"num_parallel_tree\":\"1\","      \
     "\"num_trees\":\"2\"},\"tree_info\":" tree_info ",\"trees\":" trees "}},"                  \
     "\"learner_model_param\":{\"base_score\":\"" base "\",\"num_class\":\"" num_class "\","    \
     "\"num_feature\":\"2\",\"num_target\":\"1\"},\"objective\":{\"name\":\"" objective "\"}}," \
     "\"version\":[1,7,4]}"
 
-#define TWO_TREES "[" TREE("0", "0.5", "1", "0.25", "-0.5") "," TREE("1", "1.0", "0", "0.125", "0.75") "]"
+#define TWO_TREES \
+    "[" TREE("0", "0.5", "1", "0.25", "-0.5") "," TREE("1", "1.0", "0", "0.125", "0.75") "]"
 
 static struct kiln_rt_model *load(const char *doc, enum kiln_rt_xgb_engine eng, int expect)
 {
