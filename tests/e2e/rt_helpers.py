@@ -25,6 +25,12 @@ def have_xgboost():
         return False
 
 
+def have_libxgboost():
+    """Whether this build of kiln links libxgboost (-Dxgboost)."""
+    p = subprocess.run([RT_TOOL, "features"], capture_output=True, text=True, timeout=60)
+    return json.loads(p.stdout)["libxgboost"]
+
+
 def csv_text(X, names=None):
     """CSV for rt_tool: header, then rows; NaN/None become empty fields; floats use repr."""
     X = np.asarray(X, dtype=object)

@@ -2,6 +2,7 @@
  * rt_tool.c - test driver for the runtime library, used by tests/e2e/test_runtime_*.py.
  * Not installed; not part of the kiln CLI.
  *
+ *   rt_tool features                        {"libxgboost": true|false}
  *   rt_tool info DIR                        model summary as JSON
  *   rt_tool predict DIR [--engine auto|native|lib] [--batch N] [--threads T] [--warmup]
  *       reads CSV rows (header = input names, any order) from stdin and prints one line per
@@ -24,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "kiln_config.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/fs.h"
@@ -289,6 +291,7 @@ static void info(const struct kiln_rt_model *m)
     json_object_set_new(o, "inputs", in);
     json_object_set_new(o, "classes", cls);
     json_object_set_new(o, "load_ns", json_integer(kiln_rt_load_ns(m)));
+    json_object_set_new(o, "libxgboost", json_boolean(KILN_HAVE_XGBOOST));
     s = json_dumps(o, JSON_COMPACT);
     printf("%s\n", s);
     kiln_free(s);
@@ -455,6 +458,10 @@ int main(int argc, char **argv)
     int rc;
 
     json_set_alloc_funcs(kiln_malloc, kiln_free);
+    if (argc == 2 && strcmp(argv[1], "features") == 0) {
+        printf("{\"libxgboost\": %s}\n", KILN_HAVE_XGBOOST ? "true" : "false");
+        return 0;
+    }
     if (argc < 3)
         return die("usage: rt_tool info|predict|xgb|eval|quantize ...");
     if (strcmp(argv[1], "eval") == 0)
