@@ -2,11 +2,13 @@
 trained on the data sets bundled with scikit-learn (iris, wine, breast_cancer, digits,
 diabetes), exported to a kiln model directory and run through the runtime (rt_tool), and
 predict_proba / predict must agree within 1e-6 (labels exactly, barring exact ties)."""
+import os
 import unittest
 import warnings
 
 import numpy as np
 
+from kilntest import SRC
 from rt_helpers import (TempDirs, assert_labels, assert_proba_close, assert_values_close,
                         info, predict, rt_tool)
 
@@ -41,6 +43,8 @@ def classifiers():
                                                      LogisticRegression(max_iter=2000))),
         ("LogisticRegression-ovr", lambda: make_pipeline(
             StandardScaler(), LogisticRegression(multi_class="ovr", max_iter=2000))),
+        ("LogisticRegression-multinomial", lambda: make_pipeline(
+            StandardScaler(), LogisticRegression(multi_class="multinomial", max_iter=2000))),
         ("LogisticRegression-liblinear", lambda: make_pipeline(
             StandardScaler(), LogisticRegression(solver="liblinear"))),
         ("DecisionTreeClassifier", lambda: DecisionTreeClassifier(random_state=0)),
@@ -238,6 +242,37 @@ class SklearnParity(unittest.TestCase):
         assert_proba_close(self, out[:, 1:], est.predict_proba(X), "float32 MLP", tol=1e-3)
         self.assertGreater((out[:, 0] == est.predict(X)).mean(), 0.995)
 
+    def test_multi_target_regression(self):
+        X, y = load("diabetes")
+        Y = np.c_[y, np.log(y), -y]
+        for est in (LinearRegression(), Ridge(alpha=2.0)):
+            with self.subTest(estimator=type(est).__name__):
+                est.fit(X, Y)
+                d = self.dirs.new()
+                export(est, d)
+                self.assertEqual(info(d)["n_outputs"], 3)
+                assert_values_close(self, predict(d, X), est.predict(X), "multi-target")
+
+    def test_exporter_command_line(self):
+        import pickle
+        import subprocess
+        X, y = load("iris")
+        est = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+        pkl = os.path.join(self.dirs.root, "tree.pkl")
+        with open(pkl, "wb") as f:
+            pickle.dump(est, f)
+        d = self.dirs.new()
+        tool = os.path.join(SRC, "tools", "export_sklearn.py")
+        p = subprocess.run(["/usr/bin/python3", tool, pkl, d, "--feature-names", "a,b,c,d"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([i["name"] for i in info(d)["inputs"]], ["a", "b", "c", "d"])
+        out = predict(d, X, ["a", "b", "c", "d"])
+        assert_proba_close(self, out[:, 1:], est.predict_proba(X), "command line export")
+        p = subprocess.run(["/usr/bin/python3", tool, pkl, d], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not empty", p.stderr)
+
     def test_unsupported_models_are_refused(self):
         X, y = load("iris")
         with self.assertRaises(ExportError):
@@ -252,4 +287,4 @@ def csv_of(X, names):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    unittest.main(verbosity=2, warnings="ignore")
