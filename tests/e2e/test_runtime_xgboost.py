@@ -173,6 +173,17 @@ class XgboostParity(unittest.TestCase):
         self.assertLess(m.best_iteration, 299)
         self.run_classifier(m, X, "early stopping")
 
+    def test_concurrent_predictions_agree(self):
+        # rt_tool --threads runs every thread over all rows at once and fails on any mismatch.
+        X, y = load("digits")
+        m = xgb.XGBClassifier(n_estimators=20, max_depth=4, random_state=0).fit(X, y)
+        d = save(m, self.dirs.new(), FORMATS[-1])
+        for eng in ENGINES:
+            with self.subTest(engine=eng):
+                one = predict(d, X, extra=["--engine", eng])
+                many = predict(d, X, extra=["--engine", eng, "--threads", "4", "--batch", "7"])
+                self.assertTrue(np.array_equal(one, many))
+
     def test_signature_names_the_inputs(self):
         X, y = load("iris")
         names = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)",
