@@ -213,14 +213,20 @@ static float row_absmax(const float *x, size_t n)
     return m;
 }
 
-static void quant_generic(const float *xr, size_t n, float inv, int8_t *q, int offset)
+/* Output forms of quantized activations: int8, int8 + 128 (VNNI), int16 (AVX2). */
+enum qform { Q_S8, Q_U8, Q_S16 };
+
+static void quant_generic(const float *xr, size_t n, float inv, void *out, enum qform form)
 {
     for (size_t i = 0; i < n; i++) {
         float v = xr[i] * inv;
         int k;
         v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
         k = v == v ? (int)lrintf(v) : 0;
-        q[i] = (int8_t)(uint8_t)(offset ? k + 128 : k & 0xff);
+        if (form == Q_S16)
+            ((int16_t *)out)[i] = (int16_t)k;
+        else
+            ((int8_t *)out)[i] = (int8_t)(uint8_t)(form == Q_U8 ? k + 128 : k & 0xff);
     }
 }
 
@@ -263,11 +269,11 @@ __attribute__((target("avx2"))) static float row_absmax_avx2(const float *x, siz
 }
 
 __attribute__((target("avx2"))) static void quant_avx2(const float *xr, size_t n, float inv,
-                                                       int8_t *q, int offset)
+                                                       void *out, enum qform form)
 {
-    const __m128i off = _mm_set1_epi8(offset ? (char)0x80 : 0);
     const __m256 vinv = _mm256_set1_ps(inv), hi = _mm256_set1_ps(127.0f),
                  lo = _mm256_set1_ps(-127.0f);
+    const __m128i off = _mm_set1_epi8(form == Q_U8 ? (char)0x80 : 0);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xr + i), vinv);
@@ -275,10 +281,15 @@ __attribute__((target("avx2"))) static void quant_avx2(const float *xr, size_t n
         v = _mm256_and_ps(_mm256_min_ps(_mm256_max_ps(v, lo), hi), ord);
         __m256i iv = _mm256_cvtps_epi32(v);
         __m128i s16 = _mm_packs_epi32(_mm256_castsi256_si128(iv), _mm256_extracti128_si256(iv, 1));
-        __m128i s8 = _mm_xor_si128(_mm_packs_epi16(s16, s16), off);
-        _mm_storel_epi64((__m128i *)(void *)(q + i), s8);
+        if (form == Q_S16) {
+            _mm_storeu_si128((__m128i *)(void *)((int16_t *)out + i), s16);
+        } else {
+            __m128i s8 = _mm_xor_si128(_mm_packs_epi16(s16, s16), off);
+            _mm_storel_epi64((__m128i *)(void *)((int8_t *)out + i), s8);
+        }
     }
-    quant_generic(xr + i, n - i, inv, q + i, offset);
+    quant_generic(xr + i, n - i, inv,
+                  form == Q_S16 ? (void *)((int16_t *)out + i) : (void *)((int8_t *)out + i), form);
 }
 
 __attribute__((target("avx2"))) static void dequant_avx2(const int32_t *q, size_t n, float s,
@@ -313,10 +324,11 @@ __attribute__((target("avx2"))) static void relu_avx2(float *y, size_t n)
 void rt_k_quant_rows(enum rt_isa isa, const float *x, size_t ldx, size_t nb, size_t n, int8_t *xq,
                      size_t ldq, float *s)
 {
-    (void)isa;
+    enum qform form = isa == RT_ISA_VNNI ? Q_U8 : isa == RT_ISA_AVX2 ? Q_S16 : Q_S8;
+    size_t es = form == Q_S16 ? 2 : 1;
     for (size_t r = 0; r < nb; r++) {
         const float *xr = x + r * ldx;
-        int8_t *q = xq + r * ldq;
+        int8_t *q = xq + r * ldq * es;
         float m, inv;
 #if RT_X86
         m = isa >= RT_ISA_AVX2 ? row_absmax_avx2(xr, n) : row_absmax(xr, n);
@@ -327,12 +339,11 @@ void rt_k_quant_rows(enum rt_isa isa, const float *x, size_t ldx, size_t nb, siz
         s[r] = inv > 0.0f ? m / 127.0f : 0.0f;
 #if RT_X86
         if (isa >= RT_ISA_AVX2)
-            quant_avx2(xr, n, inv, q, isa == RT_ISA_VNNI);
+            quant_avx2(xr, n, inv, q, form);
         else
 #endif
-            quant_generic(xr, n, inv, q, 0);
-        for (size_t i = n; i < ldq; i++)
-            q[i] = 0;
+            quant_generic(xr, n, inv, q, form);
+        memset(q + n * es, 0, (ldq - n) * es);
     }
 }
 
@@ -385,9 +396,12 @@ static void s8_generic(const struct rt_s8w *pw, const int8_t *xq, size_t ldx, si
 }
 
 #if RT_X86
-static inline int32_t pair16(const int8_t *x)
+/* Two consecutive int16 activations as one 32-bit lane (vpmaddwd pairs them). */
+static inline int32_t pair16(const int16_t *x)
 {
-    return (int32_t)(((uint32_t)(uint16_t)(int16_t)x[1] << 16) | (uint16_t)(int16_t)x[0]);
+    int32_t v;
+    memcpy(&v, x, 4);
+    return v;
 }
 
 __attribute__((target("avx2"))) static void s8_avx2(const struct rt_s8w *pw, const int8_t *xq,
@@ -400,7 +414,8 @@ __attribute__((target("avx2"))) static void s8_avx2(const struct rt_s8w *pw, con
      * row of the block uses them. */
     for (size_t t = 0; r > 0 && t < tiles; t++) {
         for (size_t r4 = 0; r4 < r; r4 += 4) {
-            const int8_t *x0 = xq + r4 * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+            const int16_t *x0 = (const int16_t *)(const void *)xq + r4 * ldx, *x1 = x0 + ldx,
+                          *x2 = x1 + ldx, *x3 = x2 + ldx;
             const int16_t *wp = w + t * P * 32;
             __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00,
                     c21 = c00, c30 = c00, c31 = c00;
@@ -432,7 +447,7 @@ __attribute__((target("avx2"))) static void s8_avx2(const struct rt_s8w *pw, con
         }
     }
     for (; r < nb; r++) {
-        const int8_t *xr = xq + r * ldx;
+        const int16_t *xr = (const int16_t *)(const void *)xq + r * ldx;
         size_t t = 0;
         for (; t + 4 <= tiles; t += 4) {
             /* Four tiles (64 outputs): eight named accumulators stay in registers. */

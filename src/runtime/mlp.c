@@ -280,7 +280,7 @@ size_t rt_mlp_scratch(const struct rt_mlp *n)
     size_t W = n->max_w + 16;
     if (n->f64)
         return 2 * rt_round64(RT_BLOCK * W * sizeof(double));
-    return 2 * rt_round64(RT_BLOCK * W * sizeof(float)) + rt_round64(RT_BLOCK * W) +
+    return 2 * rt_round64(RT_BLOCK * W * sizeof(float)) + rt_round64(RT_BLOCK * W * 2) +
            rt_round64(RT_BLOCK * W * sizeof(int32_t)) + rt_round64(RT_BLOCK * sizeof(float));
 }
 
@@ -392,7 +392,7 @@ static void run32(const struct rt_mlp *n, const double *feat, size_t ld, size_t 
 
     buf[0] = rt_carve(&scratch, RT_BLOCK * W * sizeof(float));
     buf[1] = rt_carve(&scratch, RT_BLOCK * W * sizeof(float));
-    xq = rt_carve(&scratch, RT_BLOCK * W);
+    xq = rt_carve(&scratch, RT_BLOCK * W * 2);
     q = rt_carve(&scratch, RT_BLOCK * W * sizeof(int32_t));
     rs = rt_carve(&scratch, RT_BLOCK * sizeof(float));
     x = buf[1];

@@ -214,8 +214,9 @@ void rt_k_s8_gemm(const struct rt_s8w *pw, const int8_t *xq, size_t ldx, size_t 
                   size_t ldq);
 /*
  * Quantizes rows symmetrically: s[r] = max|x[r]| / 127, xq = round(x / s) in [-127, 127];
- * pads each row with zeros up to ldq. For RT_ISA_VNNI the bytes are stored offset by 128
- * (unsigned), the form vpdpbusd reads; rt_k_s8_gemm takes whatever this produced.
+ * pads each row with zeros up to ldq elements. The element form depends on the isa and is
+ * what rt_k_s8_gemm of the same isa reads: int8 (generic), int8 offset by 128 (VNNI, the
+ * unsigned operand of vpdpbusd), int16 (AVX2, for vpmaddwd; rows take 2 * ldq bytes).
  */
 void rt_k_quant_rows(enum rt_isa isa, const float *x, size_t ldx, size_t nb, size_t n, int8_t *xq,
                      size_t ldq, float *s);

@@ -44,7 +44,7 @@ static void test_int8_paths_are_identical(void **state)
         x[0] = NAN; /* NaN activations quantize to 0 on every path */
         for (int isa = 0; isa <= (int)best; isa++) {
             struct rt_s8w pw;
-            xq[isa] = kiln_calloc(nb * ldx, 1);
+            xq[isa] = kiln_calloc(nb * ldx, 2);
             sx[isa] = kiln_calloc(nb, sizeof(float));
             q[isa] = kiln_calloc(nb * ldq, sizeof(int32_t));
             assert_int_equal(rt_k_s8_pack(&pw, (enum rt_isa)isa, wq, n_in, n_out), KILN_OK);
