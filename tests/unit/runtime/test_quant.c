@@ -52,8 +52,8 @@ static void append_vector(struct kiln_buf *b, size_t n, double scale)
     kiln_buf_putc(b, ']');
 }
 
-/* A random 6 -> 24 -> 24 -> 3 float64 MLP classifier in dir. */
-static void write_mlp(const char *dir)
+/* A random 6 -> hidden -> hidden -> 3 float64 MLP classifier in dir. */
+static void write_mlp(const char *dir, int hidden)
 {
     struct kiln_buf b;
     kiln_buf_init(&b, 1 << 20);
@@ -66,20 +66,20 @@ static void write_mlp(const char *dir)
                     "\"link\":\"softmax\",\"layers\":[",
                     FEATURES);
     kiln_buf_printf(&b, "{\"n_in\":%d,\"n_out\":%d,\"activation\":\"relu\",\"weights\":", FEATURES,
-                    HIDDEN);
-    append_matrix(&b, HIDDEN, FEATURES, 1.0);
+                    hidden);
+    append_matrix(&b, hidden, FEATURES, 1.0);
     kiln_buf_puts(&b, ",\"bias\":");
-    append_vector(&b, HIDDEN, 0.1);
+    append_vector(&b, hidden, 0.1);
     kiln_buf_puts(&b, "},");
-    kiln_buf_printf(&b, "{\"n_in\":%d,\"n_out\":%d,\"activation\":\"tanh\",\"weights\":", HIDDEN,
-                    HIDDEN);
-    append_matrix(&b, HIDDEN, HIDDEN, 0.3);
+    kiln_buf_printf(&b, "{\"n_in\":%d,\"n_out\":%d,\"activation\":\"tanh\",\"weights\":", hidden,
+                    hidden);
+    append_matrix(&b, hidden, hidden, 0.3);
     kiln_buf_puts(&b, ",\"bias\":");
-    append_vector(&b, HIDDEN, 0.1);
+    append_vector(&b, hidden, 0.1);
     kiln_buf_puts(&b, "},");
     kiln_buf_printf(&b,
-                    "{\"n_in\":%d,\"n_out\":3,\"activation\":\"identity\",\"weights\":", HIDDEN);
-    append_matrix(&b, 3, HIDDEN, 0.5);
+                    "{\"n_in\":%d,\"n_out\":3,\"activation\":\"identity\",\"weights\":", hidden);
+    append_matrix(&b, 3, hidden, 0.5);
     kiln_buf_puts(&b, ",\"bias\":");
     append_vector(&b, 3, 0.1);
     kiln_buf_puts(&b, "}]}}");
@@ -94,7 +94,7 @@ static void write_mlp(const char *dir)
     kiln_buf_release(&b);
 }
 
-static char root[256], src[300], out[300];
+static char root[256], src[300], tiny[300], out[300];
 static double calib[200 * FEATURES];
 
 static int setup(void **state)
@@ -102,9 +102,12 @@ static int setup(void **state)
     (void)state;
     assert_non_null(kiln_test_tmpdir(root, sizeof(root)));
     snprintf(src, sizeof(src), "%s/src", root);
+    snprintf(tiny, sizeof(tiny), "%s/tiny", root);
     snprintf(out, sizeof(out), "%s/out", root);
     assert_int_equal(kiln_mkdirs(src, 0755, NULL), KILN_OK);
-    write_mlp(src);
+    assert_int_equal(kiln_mkdirs(tiny, 0755, NULL), KILN_OK);
+    write_mlp(src, HIDDEN);
+    write_mlp(tiny, 2);
     for (size_t i = 0; i < 200 * FEATURES; i++)
         calib[i] = rnd() * 2.0;
     return 0;
@@ -209,7 +212,7 @@ static void test_oom(void **state)
     struct kiln_quant_report rep;
     (void)state;
     kiln_remove_tree(out, NULL);
-    KILN_OOM_LOOP(kiln_quant_mlp(src, calib, 8, out, &o, &rep, NULL),
+    KILN_OOM_LOOP(kiln_quant_mlp(tiny, calib, 4, out, &o, &rep, NULL),
                   assert_false(kiln_is_dir(out)));
     assert_true(kiln_is_dir(out));
 }
