@@ -24,7 +24,12 @@ static int is_oom(const json_error_t *je)
 static int parse(const char *data, size_t len, size_t flags, json_t **out, struct kiln_err *err)
 {
     json_error_t je, je2;
-    json_t *v = json_loadb(data, len, flags, &je);
+    json_t *v;
+
+    /* jansson leaves the error code byte unset when it fails before reporting anything. */
+    memset(&je, 0, sizeof(je));
+    memset(&je2, 0, sizeof(je2));
+    v = json_loadb(data, len, flags, &je);
     if (v == NULL && !is_oom(&je)) {
         v = json_loadb(data, len, flags, &je2);
         if (v == NULL &&
