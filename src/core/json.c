@@ -25,7 +25,8 @@ static int parse(const char *data, size_t len, size_t flags, json_t **out, struc
 {
     json_error_t je, je2;
     json_t *v;
-    /* jansson leaves the error code byte unset on some allocation failures: start from zero. */
+
+    /* jansson leaves the error code byte unset when it fails before reporting anything. */
     memset(&je, 0, sizeof(je));
     memset(&je2, 0, sizeof(je2));
     v = json_loadb(data, len, flags, &je);
