@@ -21,12 +21,18 @@
 #include "http/http.h"
 
 struct kiln_store;
+struct kiln_pl_sched;
+struct kiln_registry;
 
 struct kiln_server {
     struct kiln_store *store;
     char *artifacts_root;        /* folder served by the artifact proxy (absolute path) */
     char *default_artifact_root; /* root of new experiments' artifact locations */
     int serve_artifacts;         /* the proxy endpoints are on */
+    /* The pipeline scheduler (kiln_pl_sched_notify is thread-safe). */
+    struct kiln_pl_sched *pipelines;
+    /* The model registry; `kiln server` starts and stops its threads. */
+    struct kiln_registry *registry;
     int64_t started_ms;
 };
 
@@ -68,6 +74,8 @@ int kiln_api_empty(struct kiln_http_resp *resp);
 
 /* Registers the routes of each API family (each defined in its own file). */
 int kiln_api_mlflow_experiments_routes(struct kiln_router *r);
+/* Model registry: MLflow registered-models/model-versions and kiln's native registry API. */
+int kiln_api_registry_routes(struct kiln_router *r);
 int kiln_api_mlflow_runs_routes(struct kiln_router *r);
 int kiln_api_mlflow_run_log_routes(struct kiln_router *r);
 int kiln_api_mlflow_metrics_routes(struct kiln_router *r);

@@ -2,10 +2,11 @@
  * server.c - `kiln server`: the control plane (tracking, registry, artifacts, REST API).
  *
  * Start-up: parse flags (those of `mlflow server`), open the store (applying migrations),
- * make sure the Default experiment exists, build the router, block the stop signals in every
- * thread, start the HTTP daemon, then wait in sigwait(). On SIGTERM or SIGINT the daemon stops
- * accepting, requests in flight finish (up to --grace seconds), the store checkpoints and
- * closes. Everything lives in one `struct kiln_server` owned by this function.
+ * make sure the Default experiment exists, create the registry, build the router, block the
+ * stop signals in every thread, start the registry's threads and the HTTP daemon, then wait in
+ * sigwait(). On SIGTERM or SIGINT the registry stops first (answering parked long-polls), the
+ * daemon stops accepting, requests in flight finish (up to --grace seconds), the store
+ * checkpoints and closes. Everything lives in one `struct kiln_server` owned by this function.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -22,6 +23,8 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "pipeline/pipeline.h"
+#include "registry/registry.h"
 #include "store/migrations/migrations.h"
 #include "store/store.h"
 #include "tracking/tracking.h"
@@ -49,6 +52,8 @@ static const char usage[] =
 
 static void server_free(struct kiln_server *srv)
 {
+    kiln_pl_sched_free(srv->pipelines);
+    kiln_registry_free(srv->registry);
     kiln_store_close(srv->store);
     kiln_free(srv->artifacts_root);
     kiln_free(srv->default_artifact_root);
@@ -95,8 +100,17 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-    rc = kiln_http_start(cfg, router, srv, &http, &err);
+    rc = kiln_registry_start(srv->registry, &err);
+    if (rc == KILN_OK)
+        rc = kiln_pl_server_sched_new(srv, &err);
+    if (rc == KILN_OK)
+        rc = kiln_http_start(cfg, router, srv, &http, &err);
+    if (rc == KILN_OK)
+        rc = kiln_pl_server_sched_start(srv->pipelines, cfg->host, kiln_http_port(http), &err);
     if (rc != KILN_OK) {
+        if (http != NULL)
+            kiln_http_stop(http, 0);
+        kiln_registry_stop(srv->registry);
         kiln_router_free(router);
         return kiln_cli_fail_rc(rc, &err);
     }
@@ -111,6 +125,9 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
     }
     kiln_log_info("received %s: stopping (waiting up to %d s for requests in flight)",
                   sig == SIGINT ? "SIGINT" : "SIGTERM", grace_s);
+    /* Stopping the registry first answers parked long-polls, so they do not hold the stop. */
+    kiln_registry_stop(srv->registry);
+    kiln_pl_sched_stop(srv->pipelines);
     kiln_http_stop(http, grace_s * 1000);
     kiln_router_free(router);
     kiln_log_info("stopped");
@@ -176,6 +193,8 @@ int kiln_cmd_server(int argc, char **argv)
         rc = kiln_store_open(store_uri, kiln_schema_all, (int)workers + 2, &srv.store, &err);
     if (rc == KILN_OK)
         rc = kiln_tracking_init(srv.store, srv.default_artifact_root, &err);
+    if (rc == KILN_OK)
+        rc = kiln_registry_new(srv.store, NULL, &srv.registry, &err);
     if (rc != KILN_OK) {
         server_free(&srv);
         return kiln_cli_fail_rc(rc, &err);

@@ -10,10 +10,36 @@
 
 #include "core/str.h"
 
+/*
+ * jansson 2.14 reports a failed allocation inconsistently: sometimes as out of memory,
+ * sometimes with position -1, sometimes as a syntax error at the token it was copying. A
+ * real syntax error is deterministic, so a failure is parsed once more: a different outcome
+ * means memory ran out (and a success is simply used).
+ */
+static int is_oom(const json_error_t *je)
+{
+    return json_error_code(je) == json_error_out_of_memory || je->line < 0;
+}
+
 static int parse(const char *data, size_t len, size_t flags, json_t **out, struct kiln_err *err)
 {
-    json_error_t je;
-    json_t *v = json_loadb(data, len, flags, &je);
+    json_error_t je, je2;
+    json_t *v;
+
+    /* jansson leaves the error code byte unset when it fails before reporting anything. */
+    memset(&je, 0, sizeof(je));
+    memset(&je2, 0, sizeof(je2));
+    v = json_loadb(data, len, flags, &je);
+    if (v == NULL && !is_oom(&je)) {
+        v = json_loadb(data, len, flags, &je2);
+        if (v == NULL &&
+            (is_oom(&je2) || je2.position != je.position || strcmp(je2.text, je.text) != 0)) {
+            je = je2;
+            je.line = -1;
+        }
+    }
+    if (v == NULL && is_oom(&je))
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory parsing JSON");
     if (v == NULL) {
         return kiln_err_set(err, KILN_EPARSE, "malformed JSON at line %d, column %d: %s", je.line,
                             je.column, je.text);

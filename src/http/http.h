@@ -65,6 +65,7 @@ struct kiln_http_req {
     void *stream_ctx;          /* for streamed-body routes: set by body_begin */
     const char *route_pattern; /* the matched pattern (for metrics labels) */
     struct MHD_Connection *conn;
+    int resumed; /* times the handler was run again after kiln_http_defer */
 };
 
 struct kiln_http_header {
@@ -204,6 +205,19 @@ void kiln_http_peer(const struct kiln_http_req *req, char *out, size_t size);
 struct json_t;
 int kiln_http_query_to_json(const struct kiln_http_req *req, const char *const *array_keys,
                             struct json_t **out /* OUT */, struct kiln_err *err);
+
+/*
+ * Long-polls. A handler that has nothing to answer yet calls kiln_http_defer and returns
+ * KILN_OK without filling resp. The server then suspends the connection (it uses no thread
+ * while parked) and calls parked(arg, req) on the same thread; from then on, exactly one
+ * kiln_http_resume(req), from any thread, makes the server run the handler again
+ * (req->resumed counts the reruns; the request, its arena and body are unchanged). Returns
+ * KILN_ENOTSUP when this server cannot park requests (thread-per-connection mode, workers ==
+ * 0): the handler must answer another way (there, blocking is harmless).
+ */
+int kiln_http_defer(struct kiln_http_req *req, void (*parked)(void *arg, struct kiln_http_req *req),
+                    void *arg);
+void kiln_http_resume(struct kiln_http_req *req);
 
 /* ---- response helpers ------------------------------------------------------------------- */
 

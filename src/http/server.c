@@ -7,6 +7,8 @@
  *   access handler, 1st   -> parse target, route, limits, body_begin  state NEW -> BODY
  *   access handler, data  -> buffer or stream the body               state BODY
  *   access handler, last  -> run the handler, queue the response      state BODY -> DONE
+ *                            (or, after kiln_http_defer, suspend the connection; a later
+ *                            kiln_http_resume makes MHD call us again and the handler reruns)
  *   completed callback    -> free arena (runs cleanups), inflight--
  *
  * Errors found while headers are being processed (unknown route, a refused stream) are
@@ -42,6 +44,7 @@ struct kiln_http_server {
     kiln_http_observe_fn observe;
     atomic_long inflight;
     int port;
+    int can_suspend; /* MHD_ALLOW_SUSPEND_RESUME is on (thread-pool mode) */
 };
 
 enum req_state { REQ_NEW, REQ_BODY, REQ_DONE };
@@ -56,6 +59,9 @@ struct req_ctx {
     struct kiln_err err;
     size_t max_body;
     uint64_t drained; /* bytes dropped after a body error */
+    /* Set by kiln_http_defer: run after the connection is suspended. */
+    void (*parked)(void *arg, struct kiln_http_req *req);
+    void *parked_arg;
 };
 
 #define RESP_BODY_MAX ((size_t)1 << 30)
@@ -251,6 +257,15 @@ static enum MHD_Result finish(struct req_ctx *c, struct MHD_Connection *conn)
 
     if (rc == KILN_OK)
         rc = h(c->srv->app, &c->req, &c->resp, &c->err);
+    if (rc == KILN_OK && c->parked != NULL) {
+        /* Long-poll: suspend first, so a resume can never come before the suspension. */
+        void (*parked)(void *, struct kiln_http_req *) = c->parked;
+        c->parked = NULL;
+        MHD_suspend_connection(conn);
+        parked(c->parked_arg, &c->req);
+        return MHD_YES;
+    }
+    c->parked = NULL;
     if (rc != KILN_OK) {
         if (kiln_rc_http(rc) >= 500 && rc != KILN_ENOTSUP && rc != KILN_EUNAVAIL)
             kiln_log_error("%s %s: %s", c->req.method, c->req.path, kiln_err_msg(&c->err, rc));
@@ -352,7 +367,8 @@ int kiln_http_start(const struct kiln_http_config *cfg, struct kiln_router *rout
      * temporary file and a graceful stop waits for it (tests/e2e/test_artifacts.py reproduces
      * it). Level-triggered poll sees the close at once.
      */
-    flags |= pool > 0 ? MHD_USE_POLL : (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL);
+    flags |= pool > 0 ? MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME
+                      : (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL);
 
     s = kiln_calloc(1, sizeof(*s));
     if (s == NULL)
@@ -360,6 +376,7 @@ int kiln_http_start(const struct kiln_http_config *cfg, struct kiln_router *rout
     s->router = router;
     s->app = app;
     s->observe = cfg->observe;
+    s->can_suspend = pool > 0;
     atomic_init(&s->inflight, 0);
 
     /* Writes to a closed connection must be an EPIPE error, not a signal that kills us. */
@@ -384,6 +401,23 @@ int kiln_http_start(const struct kiln_http_config *cfg, struct kiln_router *rout
     s->port = info != NULL ? info->port : cfg->port;
     *out = s;
     return KILN_OK;
+}
+
+int kiln_http_defer(struct kiln_http_req *req, void (*parked)(void *arg, struct kiln_http_req *req),
+                    void *arg)
+{
+    struct req_ctx *c = (struct req_ctx *)(void *)req; /* req is the first member */
+    if (!c->srv->can_suspend)
+        return KILN_ENOTSUP;
+    c->parked = parked;
+    c->parked_arg = arg;
+    return KILN_OK;
+}
+
+void kiln_http_resume(struct kiln_http_req *req)
+{
+    req->resumed++;
+    MHD_resume_connection(req->conn);
 }
 
 int kiln_http_port(const struct kiln_http_server *s)

@@ -53,6 +53,8 @@ int kiln_store_open(const char *uri, const struct kiln_schema_component *const *
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
         goto out;
     }
+    pthread_mutex_init(&s->group_lock, NULL);
+    pthread_cond_init(&s->group_cond, NULL);
     if (u.scheme == KILN_URI_SQLITE) {
         s->ops = &kiln_store_sqlite_ops;
         target = u.path;
@@ -86,6 +88,8 @@ void kiln_store_close(struct kiln_store *store)
         return;
     if (store->backend != NULL)
         store->ops->close(store->backend);
+    pthread_mutex_destroy(&store->group_lock);
+    pthread_cond_destroy(&store->group_cond);
     kiln_free(store);
 }
 

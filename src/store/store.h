@@ -107,6 +107,25 @@ void kiln_store_rollback(struct kiln_tx *tx);
 /* The transaction's dialect (for the rare statement that differs). */
 enum kiln_dialect kiln_tx_dialect(const struct kiln_tx *tx);
 
+/*
+ * A unit of write work for kiln_store_write: runs inside a write transaction that may also
+ * hold other callers' work. It must not begin, commit or roll back; it returns KILN_OK or an
+ * error with details in err.
+ */
+typedef int (*kiln_store_work_fn)(struct kiln_tx *tx, void *ctx, struct kiln_err *err);
+
+/*
+ * Group commit: runs fn(tx, ctx, err) in a write transaction shared with the work of other
+ * threads calling at the same moment, and commits them together (one commit, one set of
+ * written pages, instead of one per caller). Each work is atomic on its own: it runs inside a
+ * savepoint, and when it fails only its changes are rolled back. Returns fn's error, or
+ * KILN_OK once the commit that made its changes durable has succeeded (a failed commit is
+ * reported to every work of the group). fn runs on whichever caller's thread leads the group,
+ * so ctx must not depend on thread-local state. Thread-safe.
+ */
+int kiln_store_write(struct kiln_store *store, kiln_store_work_fn fn, void *ctx,
+                     struct kiln_err *err);
+
 /* Prepares (or takes from the connection's cache) a statement. */
 int kiln_tx_prepare(struct kiln_tx *tx, const char *sql, struct kiln_stmt **out,
                     struct kiln_err *err);

@@ -4,6 +4,8 @@
 #ifndef KILN_STORE_INT_H
 #define KILN_STORE_INT_H
 
+#include <pthread.h>
+
 #include "store/store.h"
 
 /* Every backend statement begins with this header. */
@@ -12,9 +14,16 @@ struct kiln_stmt {
     struct kiln_tx *tx;
 };
 
+struct kiln_group_work;
+
 struct kiln_store {
     const struct kiln_store_ops *ops;
     struct kiln_store_backend *backend;
+    /* Group commit (group.c): queued work, guarded by group_lock. */
+    pthread_mutex_t group_lock;
+    pthread_cond_t group_cond;
+    struct kiln_group_work *group_head, *group_tail;
+    int group_leader; /* a thread is running a group */
 };
 
 struct kiln_tx {

@@ -10,8 +10,11 @@
  *   - tags are upserted, mlflow.runName also renames the run.
  *
  * log-batch is the hot path (thousands of requests a second): validation runs first with no
- * allocation, then one write transaction executes cached prepared statements, reset between
- * rows; nothing is allocated per row. Any failure rolls the whole batch back.
+ * allocation, then the writes run as one unit of kiln_store_write (group commit: concurrent
+ * requests share one commit, each inside its own savepoint) executing cached prepared
+ * statements reset between rows; nothing is allocated per row. Any failure rolls the whole
+ * batch back and leaves other requests of the group untouched. log-metric, log-parameter and
+ * set-tag take the same path.
  */
 #include <math.h>
 #include <stdio.h>
@@ -49,9 +52,29 @@ static int check_metric(const struct kiln_metric *m, const char *path, struct ki
     return KILN_OK;
 }
 
+/*
+ * Ten metrics at a time go through one multi-row INSERT and one multi-row upsert instead of
+ * twenty statements (a 10-metric log-batch is the common case). SQLite applies the upsert to
+ * each row in turn, so the latest-value rule holds within a chunk too.
+ */
+#define CHUNK 10
+#define ROW9 "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define ROW6 "(?, ?, ?, ?, ?, ?)"
+#define TIMES10(r) r ", " r ", " r ", " r ", " r ", " r ", " r ", " r ", " r ", " r
+#define SQL_INSERT_METRICS_CHUNK                                                     \
+    "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id, " \
+    "dataset_name, dataset_digest) VALUES " TIMES10(ROW9) " ON CONFLICT DO NOTHING"
+#define SQL_UPSERT_LATEST_CHUNK                                                                       \
+    "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) "                     \
+    "VALUES " TIMES10(                                                                                \
+        ROW6) " ON CONFLICT (run_uuid, key) DO UPDATE SET "                                           \
+              "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, "        \
+              "is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp, excluded.value) > " \
+              "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"
+
 /* Statements a metric write needs, prepared once per transaction. */
 struct metric_stmts {
-    struct kiln_stmt *insert, *latest, *model;
+    struct kiln_stmt *insert, *latest, *model, *chunk_insert, *chunk_latest;
 };
 
 static void metric_stmts_finish(struct metric_stmts *s)
@@ -59,6 +82,71 @@ static void metric_stmts_finish(struct metric_stmts *s)
     kiln_stmt_finish(s->insert);
     kiln_stmt_finish(s->latest);
     kiln_stmt_finish(s->model);
+    kiln_stmt_finish(s->chunk_insert);
+    kiln_stmt_finish(s->chunk_latest);
+}
+
+/* Writes CHUNK metrics, none with a model_id, with two statements. */
+static int write_metric_chunk(struct kiln_tx *tx, struct metric_stmts *s, const char *run_id,
+                              const struct kiln_metric *m, struct kiln_err *err)
+{
+    int rc;
+    if (s->chunk_insert == NULL) {
+        rc = kiln_tx_prepare(tx, SQL_INSERT_METRICS_CHUNK, &s->chunk_insert, err);
+        if (rc == KILN_OK)
+            rc = kiln_tx_prepare(tx, SQL_UPSERT_LATEST_CHUNK, &s->chunk_latest, err);
+        if (rc != KILN_OK)
+            return rc;
+    }
+    kiln_stmt_reset(s->chunk_insert);
+    kiln_stmt_reset(s->chunk_latest);
+    for (int i = 0; i < CHUNK; i++) {
+        int is_nan = isnan(m[i].value) ? 1 : 0, a = 9 * i, b = 6 * i;
+        double v = is_nan ? 0.0 : m[i].value;
+        kiln_stmt_bind_text(s->chunk_insert, a + 1, run_id);
+        kiln_stmt_bind_text(s->chunk_insert, a + 2, m[i].key);
+        kiln_stmt_bind_double(s->chunk_insert, a + 3, v);
+        kiln_stmt_bind_int64(s->chunk_insert, a + 4, m[i].timestamp);
+        kiln_stmt_bind_int64(s->chunk_insert, a + 5, m[i].step);
+        kiln_stmt_bind_int64(s->chunk_insert, a + 6, is_nan);
+        kiln_stmt_bind_null(s->chunk_insert, a + 7);
+        kiln_stmt_bind_text(s->chunk_insert, a + 8, m[i].dataset_name);
+        kiln_stmt_bind_text(s->chunk_insert, a + 9, m[i].dataset_digest);
+        kiln_stmt_bind_text(s->chunk_latest, b + 1, run_id);
+        kiln_stmt_bind_text(s->chunk_latest, b + 2, m[i].key);
+        kiln_stmt_bind_double(s->chunk_latest, b + 3, v);
+        kiln_stmt_bind_int64(s->chunk_latest, b + 4, m[i].timestamp);
+        kiln_stmt_bind_int64(s->chunk_latest, b + 5, m[i].step);
+        kiln_stmt_bind_int64(s->chunk_latest, b + 6, is_nan);
+    }
+    rc = kiln_stmt_step(s->chunk_insert, err);
+    if (rc >= 0)
+        rc = kiln_stmt_step(s->chunk_latest, err);
+    return rc < 0 ? rc : KILN_OK;
+}
+
+static int write_metric(struct kiln_tx *tx, struct metric_stmts *s, const char *run_id,
+                        const struct kiln_metric *m, struct kiln_err *err);
+
+/* Writes n metrics: runs of CHUNK model-less metrics in chunks, the rest one by one. */
+static int write_metrics(struct kiln_tx *tx, struct metric_stmts *s, const char *run_id,
+                         const struct kiln_metric *m, size_t n, struct kiln_err *err)
+{
+    size_t i = 0;
+    int rc = KILN_OK;
+    while (rc == KILN_OK && i < n) {
+        size_t plain = 0;
+        while (i + plain < n && plain < CHUNK && m[i + plain].model_id == NULL)
+            plain++;
+        if (plain == CHUNK) {
+            rc = write_metric_chunk(tx, s, run_id, &m[i], err);
+            i += CHUNK;
+        } else {
+            rc = write_metric(tx, s, run_id, &m[i], err);
+            i++;
+        }
+    }
+    return rc;
 }
 
 static int write_metric(struct kiln_tx *tx, struct metric_stmts *s, const char *run_id,
@@ -165,6 +253,55 @@ static int write_param(struct kiln_tx *tx, struct kiln_stmt *ins, const char *ru
     return rc;
 }
 
+#define PCHUNK 5
+#define SQL_INSERT_PARAMS_CHUNK                                                          \
+    "INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?), " \
+    "(?, ?, ?), (?, ?, ?) ON CONFLICT (run_uuid, key) DO NOTHING"
+
+/*
+ * Writes n params: PCHUNK at a time with one statement when all of them are new (the common
+ * case); when some already existed, each one of that chunk is checked on its own.
+ */
+static int write_params(struct kiln_tx *tx, const char *run_id, const struct kiln_kv *p,
+                        const size_t *len, size_t n, struct kiln_err *err)
+{
+    struct kiln_stmt *ins = NULL, *chunk = NULL;
+    size_t i = 0;
+    int rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
+
+    while (rc == KILN_OK && i < n) {
+        size_t todo = n - i >= PCHUNK ? PCHUNK : 1;
+        if (todo == PCHUNK) {
+            if (chunk == NULL)
+                rc = kiln_tx_prepare(tx, SQL_INSERT_PARAMS_CHUNK, &chunk, err);
+            if (rc != KILN_OK)
+                break;
+            kiln_stmt_reset(chunk);
+            for (int k = 0; k < PCHUNK; k++) {
+                kiln_stmt_bind_text(chunk, 3 * k + 1, run_id);
+                kiln_stmt_bind_text(chunk, 3 * k + 2, p[i + k].key);
+                kiln_stmt_bind_textn(chunk, 3 * k + 3, p[i + k].value != NULL ? p[i + k].value : "",
+                                     len[i + k]);
+            }
+            rc = kiln_stmt_step(chunk, err);
+            if (rc < 0)
+                break;
+            rc = KILN_OK;
+            if (kiln_tx_changes(tx) == PCHUNK) {
+                i += PCHUNK;
+                continue;
+            }
+        }
+        for (size_t k = 0; rc == KILN_OK && k < todo; k++)
+            rc = write_param(tx, ins, run_id, p[i + k].key,
+                             p[i + k].value != NULL ? p[i + k].value : "", len[i + k], err);
+        i += todo;
+    }
+    kiln_stmt_finish(chunk);
+    kiln_stmt_finish(ins);
+    return rc;
+}
+
 /* Begins a write transaction on an active run. */
 static int begin_on_run(struct kiln_store *store, const char *run_id, struct kiln_tx **tx,
                         struct kiln_err *err)
@@ -189,65 +326,82 @@ static int finish(struct kiln_tx *tx, int rc, struct kiln_err *err)
     return kiln_store_commit(tx, err);
 }
 
+struct metric_work {
+    const char *run_id;
+    const struct kiln_metric *m;
+};
+
+static int metric_write(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
+{
+    const struct metric_work *w = ctx;
+    struct metric_stmts s = { NULL, NULL, NULL, NULL, NULL };
+    int rc = trk_check_run(tx, w->run_id, 1, NULL, err);
+    if (rc == KILN_OK)
+        rc = write_metric(tx, &s, w->run_id, w->m, err);
+    metric_stmts_finish(&s);
+    return rc;
+}
+
 int kiln_run_log_metric(struct kiln_store *store, const char *run_id, const struct kiln_metric *m,
                         struct kiln_err *err)
 {
-    struct metric_stmts s = { NULL, NULL, NULL };
-    struct kiln_tx *tx;
+    struct metric_work w = { run_id, m };
     int rc = check_metric(m, "key", err);
     if (rc != KILN_OK)
         return rc;
-    rc = begin_on_run(store, run_id, &tx, err);
-    if (rc != KILN_OK)
-        return rc;
-    rc = write_metric(tx, &s, run_id, m, err);
-    metric_stmts_finish(&s);
-    return finish(tx, rc, err);
+    return kiln_store_write(store, metric_write, &w, err);
+}
+
+struct kv_work {
+    const char *run_id, *key, *value;
+    size_t len;
+};
+
+static int param_write(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
+{
+    const struct kv_work *w = ctx;
+    struct kiln_stmt *ins;
+    int rc = trk_check_run(tx, w->run_id, 1, NULL, err);
+    if (rc == KILN_OK)
+        rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
+    if (rc == KILN_OK) {
+        rc = write_param(tx, ins, w->run_id, w->key, w->value, w->len, err);
+        kiln_stmt_finish(ins);
+    }
+    return rc;
 }
 
 int kiln_run_log_param(struct kiln_store *store, const char *run_id, const char *key,
                        const char *value, struct kiln_err *err)
 {
-    struct kiln_tx *tx;
-    struct kiln_stmt *ins;
-    size_t len;
+    struct kv_work w = { run_id, key, value != NULL ? value : "", 0 };
     int rc = kiln_validate_key("Param", "key", key, err);
-
-    if (value == NULL)
-        value = "";
     if (rc == KILN_OK)
-        rc = trk_check_value("Param value", "value", value, KILN_PARAM_VALUE_MAX, 1, &len, err);
+        rc = trk_check_value("Param value", "value", w.value, KILN_PARAM_VALUE_MAX, 1, &w.len, err);
     if (rc != KILN_OK)
         return rc;
-    rc = begin_on_run(store, run_id, &tx, err);
-    if (rc != KILN_OK)
-        return rc;
-    rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
-    if (rc == KILN_OK) {
-        rc = write_param(tx, ins, run_id, key, value, len, err);
-        kiln_stmt_finish(ins);
-    }
-    return finish(tx, rc, err);
+    return kiln_store_write(store, param_write, &w, err);
+}
+
+static int tag_write(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
+{
+    const struct kv_work *w = ctx;
+    int rc = trk_check_run(tx, w->run_id, 1, NULL, err);
+    if (rc == KILN_OK)
+        rc = trk_set_run_tag(tx, w->run_id, w->key, w->value, w->len, err);
+    return rc;
 }
 
 int kiln_run_set_tag(struct kiln_store *store, const char *run_id, const char *key,
                      const char *value, struct kiln_err *err)
 {
-    struct kiln_tx *tx;
-    size_t len;
+    struct kv_work w = { run_id, key, value != NULL ? value : "", 0 };
     int rc = kiln_validate_key("Tag", "key", key, err);
-
-    if (value == NULL)
-        value = "";
     if (rc == KILN_OK)
-        rc = trk_check_value("Tag value", "value", value, KILN_RUN_TAG_VALUE_MAX, 1, &len, err);
+        rc = trk_check_value("Tag value", "value", w.value, KILN_RUN_TAG_VALUE_MAX, 1, &w.len, err);
     if (rc != KILN_OK)
         return rc;
-    rc = begin_on_run(store, run_id, &tx, err);
-    if (rc != KILN_OK)
-        return rc;
-    rc = trk_set_run_tag(tx, run_id, key, value, len, err);
-    return finish(tx, rc, err);
+    return kiln_store_write(store, tag_write, &w, err);
 }
 
 int kiln_run_delete_tag(struct kiln_store *store, const char *run_id, const char *key,
@@ -349,33 +503,47 @@ static int check_batch(const struct kiln_metric *metrics, size_t nm, const struc
     return rc;
 }
 
+struct batch_work {
+    const char *run_id;
+    const struct kiln_metric *metrics;
+    size_t nmetrics;
+    const struct kiln_kv *params;
+    size_t nparams;
+    const struct kiln_kv *tags;
+    size_t ntags;
+    const size_t *plen, *tlen;
+};
+
+/* The write half of log-batch, run by kiln_store_write (possibly grouped with others). */
+static int batch_write(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
+{
+    const struct batch_work *b = ctx;
+    struct metric_stmts ms = { NULL, NULL, NULL, NULL, NULL };
+    int rc = trk_check_run(tx, b->run_id, 1, NULL, err);
+
+    if (rc == KILN_OK && b->nparams > 0)
+        rc = write_params(tx, b->run_id, b->params, b->plen, b->nparams, err);
+    if (rc == KILN_OK)
+        rc = write_metrics(tx, &ms, b->run_id, b->metrics, b->nmetrics, err);
+    metric_stmts_finish(&ms);
+    for (size_t i = 0; rc == KILN_OK && i < b->ntags; i++)
+        rc = trk_set_run_tag(tx, b->run_id, b->tags[i].key,
+                             b->tags[i].value != NULL ? b->tags[i].value : "", b->tlen[i], err);
+    return rc;
+}
+
 int kiln_run_log_batch(struct kiln_store *store, const char *run_id,
                        const struct kiln_metric *metrics, size_t nmetrics,
                        const struct kiln_kv *params, size_t nparams, const struct kiln_kv *tags,
                        size_t ntags, struct kiln_err *err)
 {
     size_t plen[KILN_BATCH_MAX_PARAMS], tlen[KILN_BATCH_MAX_TAGS];
-    struct metric_stmts ms = { NULL, NULL, NULL };
-    struct kiln_stmt *ins = NULL;
-    struct kiln_tx *tx;
+    struct batch_work b = { run_id, metrics, nmetrics, params, nparams, tags, ntags, plen, tlen };
     int rc = check_batch(metrics, nmetrics, params, nparams, tags, ntags, plen, tlen, err);
 
     if (rc != KILN_OK)
         return rc;
-    rc = begin_on_run(store, run_id, &tx, err);
-    if (rc != KILN_OK)
-        return rc;
-    if (nparams > 0)
-        rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
-    for (size_t i = 0; rc == KILN_OK && i < nparams; i++)
-        rc = write_param(tx, ins, run_id, params[i].key,
-                         params[i].value != NULL ? params[i].value : "", plen[i], err);
-    kiln_stmt_finish(ins);
-    for (size_t i = 0; rc == KILN_OK && i < nmetrics; i++)
-        rc = write_metric(tx, &ms, run_id, &metrics[i], err);
-    metric_stmts_finish(&ms);
-    for (size_t i = 0; rc == KILN_OK && i < ntags; i++)
-        rc = trk_set_run_tag(tx, run_id, tags[i].key, tags[i].value != NULL ? tags[i].value : "",
-                             tlen[i], err);
-    return finish(tx, rc, err);
+    if (run_id == NULL || *run_id == '\0')
+        return kiln_err_set(err, KILN_EINVAL, "Missing value for required parameter 'run_id'");
+    return kiln_store_write(store, batch_write, &b, err);
 }

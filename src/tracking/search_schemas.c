@@ -8,7 +8,7 @@
  * matches (also for "!="), as in MLflow.
  */
 #include "tracking/search_filter.h"
-#include "tracking/tracking.h"
+#include "tracking/tracking_int.h"
 
 #define ORD_FILT (KILN_SF_ORDERABLE | KILN_SF_FILTERABLE)
 
@@ -57,6 +57,40 @@ const struct kiln_sf_schema kiln_sf_schema_runs = {
                  "LEFT JOIN input_tags it ON it.input_uuid = i.input_uuid "
                  "AND it.name = 'mlflow.data.context' "
                  "WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND {cmp})",
+                 NULL, NULL },
+};
+
+/*
+ * The same filters as correlated EXISTS probes through the primary keys: used when the search
+ * is driven from a metric index in order (runs_search.c), where only the runs reached before
+ * the LIMIT are tested, so probing each beats building whole IN lists.
+ */
+const struct kiln_sf_schema trk_sf_schema_runs_probe = {
+    .entity = "runs",
+    .kinds = KILN_SF_ATTR | KILN_SF_METRIC | KILN_SF_PARAM | KILN_SF_TAG | KILN_SF_DATASET,
+    .order_kinds = KILN_SF_ATTR | KILN_SF_METRIC | KILN_SF_PARAM | KILN_SF_TAG,
+    .attrs = run_attrs,
+    .nattrs = KILN_ARRAY_LEN(run_attrs),
+    .dataset_fields = run_dataset_fields,
+    .ndataset_fields = KILN_ARRAY_LEN(run_dataset_fields),
+    .metric_ops = KILN_SF_OPS_NUMERIC,
+    .param_ops = KILN_SF_OPS_STRING,
+    .tag_ops = KILN_SF_OPS_STRING,
+    .metric = { "EXISTS (SELECT 1 FROM latest_metrics lm WHERE lm.run_uuid = runs.run_uuid "
+                "AND lm.key = {key} AND {cmp})",
+                "lm.value", "lm.is_nan" },
+    .param = { "EXISTS (SELECT 1 FROM params p WHERE p.run_uuid = runs.run_uuid "
+               "AND p.key = {key} AND {cmp})",
+               "p.value", NULL },
+    .tag = { "EXISTS (SELECT 1 FROM tags t WHERE t.run_uuid = runs.run_uuid "
+             "AND t.key = {key} AND {cmp})",
+             "t.value", NULL },
+    .dataset = { "EXISTS (SELECT 1 FROM inputs i "
+                 "JOIN datasets d ON d.dataset_uuid = i.source_id "
+                 "LEFT JOIN input_tags it ON it.input_uuid = i.input_uuid "
+                 "AND it.name = 'mlflow.data.context' "
+                 "WHERE i.destination_type = 'RUN' AND i.destination_id = runs.run_uuid "
+                 "AND i.source_type = 'DATASET' AND {cmp})",
                  NULL, NULL },
 };
 

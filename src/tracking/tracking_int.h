@@ -57,13 +57,13 @@ void *trk_grow(struct kiln_arena *arena, void *arr, size_t n, size_t *cap, size_
 
 struct kiln_sql;
 
+/* The runs schema with correlated-probe templates (search_schemas.c, runs_search.c). */
+extern const struct kiln_sf_schema trk_sf_schema_runs_probe;
+
 /* Applies the search default (0 -> 1000) and checks 1..50000. KILN_EINVAL. */
 int trk_check_max_results(int64_t *max_results, struct kiln_err *err);
 
 /* Appends " AND <col> = 'active'|'deleted'" for the view type (nothing for ALL). */
 int trk_add_view(struct kiln_sql *q, const char *col, enum kiln_view_type view);
-
-/* Maps a store error to a message for `what` unless one was already recorded. */
-int trk_store_err(int rc, struct kiln_err *err);
 
 #endif

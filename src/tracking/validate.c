@@ -122,13 +122,6 @@ void *trk_grow(struct kiln_arena *arena, void *arr, size_t n, size_t *cap, size_
     return na;
 }
 
-int trk_store_err(int rc, struct kiln_err *err)
-{
-    if (err != NULL && err->rc == rc && err->msg[0] != '\0')
-        return rc;
-    return kiln_err_set(err, rc, "%s", kiln_strerror(rc));
-}
-
 int kiln_view_type_parse(const char *s, const char *field, enum kiln_view_type *out,
                          struct kiln_err *err)
 {

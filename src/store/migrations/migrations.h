@@ -10,6 +10,8 @@
 #include "store/store.h"
 
 extern const struct kiln_schema_component kiln_schema_tracking;
+extern const struct kiln_schema_component kiln_schema_pipeline;
+extern const struct kiln_schema_component kiln_schema_registry;
 
 /* NULL-terminated, in dependency order: pass to kiln_store_open. */
 extern const struct kiln_schema_component *const kiln_schema_all[];

@@ -116,10 +116,82 @@ static const char v3_sqlite[] =
     "  run_uuid TEXT NOT NULL DEFAULT '', dataset_name TEXT, dataset_digest TEXT,"
     "  PRIMARY KEY (model_id, key, timestamp, step, run_uuid));";
 
+/*
+ * v4: the per-run tables become WITHOUT ROWID, clustered by their primary key. A log-batch then
+ * writes each row into one b-tree instead of a table plus its key index (fewer pages per
+ * commit), and the secondary indexes carry the run id, so search reads ids from an index
+ * without touching the table. The tables are rebuilt under new names that reference runs_v4;
+ * the old children are dropped before the old runs table (so no ON DELETE CASCADE fires), and
+ * the renames carry the foreign keys over to the final names.
+ */
+static const char v4_sqlite[] =
+    "CREATE TABLE runs_v4 ("
+    "  run_uuid TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
+    "  user_id TEXT NOT NULL DEFAULT '',"
+    "  status TEXT NOT NULL,"
+    "  start_time BIGINT,"
+    "  end_time BIGINT,"
+    "  artifact_uri TEXT NOT NULL,"
+    "  lifecycle_stage TEXT NOT NULL DEFAULT 'active',"
+    "  deleted_time BIGINT) WITHOUT ROWID;"
+    "INSERT INTO runs_v4 SELECT run_uuid, name, experiment_id, user_id, status, start_time, "
+    "  end_time, artifact_uri, lifecycle_stage, deleted_time FROM runs;"
+    "CREATE TABLE metrics_v4 ("
+    "  run_uuid TEXT NOT NULL REFERENCES runs_v4(run_uuid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value DOUBLE PRECISION NOT NULL,"
+    "  timestamp BIGINT NOT NULL,"
+    "  step BIGINT NOT NULL,"
+    "  is_nan INTEGER NOT NULL,"
+    "  model_id TEXT, dataset_name TEXT, dataset_digest TEXT,"
+    "  PRIMARY KEY (run_uuid, key, timestamp, step, value, is_nan)) WITHOUT ROWID;"
+    "INSERT INTO metrics_v4 SELECT run_uuid, key, value, timestamp, step, is_nan, model_id, "
+    "  dataset_name, dataset_digest FROM metrics;"
+    "CREATE TABLE latest_metrics_v4 ("
+    "  run_uuid TEXT NOT NULL REFERENCES runs_v4(run_uuid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value DOUBLE PRECISION NOT NULL,"
+    "  timestamp BIGINT NOT NULL,"
+    "  step BIGINT NOT NULL,"
+    "  is_nan INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;"
+    "INSERT INTO latest_metrics_v4 SELECT run_uuid, key, value, timestamp, step, is_nan "
+    "  FROM latest_metrics;"
+    "CREATE TABLE params_v4 ("
+    "  run_uuid TEXT NOT NULL REFERENCES runs_v4(run_uuid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;"
+    "INSERT INTO params_v4 SELECT run_uuid, key, value FROM params;"
+    "CREATE TABLE tags_v4 ("
+    "  run_uuid TEXT NOT NULL REFERENCES runs_v4(run_uuid) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL, value TEXT NOT NULL,"
+    "  PRIMARY KEY (run_uuid, key)) WITHOUT ROWID;"
+    "INSERT INTO tags_v4 SELECT run_uuid, key, value FROM tags;"
+    "CREATE TABLE run_outputs_v4 ("
+    "  run_uuid TEXT NOT NULL REFERENCES runs_v4(run_uuid) ON DELETE CASCADE,"
+    "  model_id TEXT NOT NULL, step BIGINT NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (run_uuid, model_id)) WITHOUT ROWID;"
+    "INSERT INTO run_outputs_v4 SELECT run_uuid, model_id, step FROM run_outputs;"
+    "DROP TABLE metrics; DROP TABLE latest_metrics; DROP TABLE params; DROP TABLE tags;"
+    "DROP TABLE run_outputs; DROP TABLE runs;"
+    "ALTER TABLE runs_v4 RENAME TO runs;"
+    "ALTER TABLE metrics_v4 RENAME TO metrics;"
+    "ALTER TABLE latest_metrics_v4 RENAME TO latest_metrics;"
+    "ALTER TABLE params_v4 RENAME TO params;"
+    "ALTER TABLE tags_v4 RENAME TO tags;"
+    "ALTER TABLE run_outputs_v4 RENAME TO run_outputs;"
+    "CREATE INDEX runs_by_experiment ON runs(experiment_id, lifecycle_stage, start_time);"
+    "CREATE INDEX latest_metrics_by_value ON latest_metrics(key, is_nan, value);"
+    "CREATE INDEX params_by_key ON params(key, value);"
+    "CREATE INDEX tags_by_key ON tags(key, value);";
+
 static const struct kiln_migration tracking_migrations[] = {
     { 1, "experiments and runs", v1_sqlite, NULL },
     { 2, "metrics, params and tags", v2_sqlite, NULL },
     { 3, "datasets, inputs, outputs and logged models", v3_sqlite, NULL },
+    { 4, "per-run tables clustered by key (WITHOUT ROWID)", v4_sqlite, NULL },
 };
 
 const struct kiln_schema_component kiln_schema_tracking = {

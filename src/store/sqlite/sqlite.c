@@ -13,6 +13,17 @@
  * case_sensitive_like=ON (LIKE behaves as on PostgreSQL), busy_timeout 10 s for other
  * processes (a CLI run on the same file).
  *
+ * Checkpoints run on a background thread with its own connection, not in the committing
+ * request: the writer's automatic checkpoint is off and a WAL hook wakes the checkpointer
+ * once CKPT_PAGES frames have accumulated. A PASSIVE checkpoint copies frames while writers
+ * go on; if writers keep the WAL from ever being fully copied (it grows past CKPT_FORCE_PAGES)
+ * the checkpointer takes the writer lock for one short PASSIVE pass, so the next write restarts
+ * the WAL from its beginning. Durability is unchanged (synchronous=NORMAL: a commit is in the
+ * WAL before COMMIT returns; checkpoints fsync the database file).
+ *
+ * Connections use the "kiln-walbuf" VFS (walbuf.c): the default VFS, with each WAL commit
+ * written by one pwrite() instead of two per page.
+ *
  * Statement cache: each connection keeps up to STMT_CACHE prepared statements keyed by SQL
  * text. A statement checked out twice at once (nested use of the same SQL) gets an uncached
  * copy that is finalised when finished. When the cache is full the least recently used idle
@@ -21,15 +32,20 @@
  * Threads: acquire/release are thread-safe; a connection is used by one thread at a time.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "store/sqlite/walbuf.h"
 #include "store/store_int.h"
 
 #define STMT_CACHE 96
+#define CKPT_PAGES 16000
+#define CKPT_FORCE_PAGES 65536
 
 struct sq_stmt {
     struct kiln_stmt base;
@@ -60,6 +76,12 @@ struct kiln_store_backend {
     struct kiln_db *free_readers;
     int nreaders, max_readers;
     struct kiln_db **all_readers;
+    /* Background checkpointer (file stores): see checkpointer() below. */
+    pthread_t ckpt_thread;
+    int ckpt_running;
+    pthread_mutex_t ckpt_lock;
+    pthread_cond_t ckpt_cond;
+    int ckpt_pending, ckpt_stop; /* guarded by ckpt_lock */
 };
 
 static int map_rc(int src, sqlite3 *h, const char *what, struct kiln_err *err)
@@ -129,7 +151,8 @@ static int db_open(const char *path, struct kiln_db **out, struct kiln_err *err)
     if (db == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     src = sqlite3_open_v2(path, &db->h,
-                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                          kiln_walbuf_vfs());
     if (src != SQLITE_OK) {
         int rc = map_rc(src, db->h, path, err);
         kiln_err_set(err, rc, "cannot open store '%s': %s", path,
@@ -151,6 +174,58 @@ static int db_open(const char *path, struct kiln_db **out, struct kiln_err *err)
     return KILN_OK;
 }
 
+/* Runs on the writer's thread after each commit: wakes the checkpointer when due. */
+static int wal_hook(void *arg, sqlite3 *h, const char *db, int pages)
+{
+    struct kiln_store_backend *b = arg;
+    (void)h;
+    (void)db;
+    if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&b->ckpt_lock);
+        b->ckpt_pending = 1;
+        pthread_cond_signal(&b->ckpt_cond);
+        pthread_mutex_unlock(&b->ckpt_lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+    struct kiln_store_backend *b = arg;
+    struct kiln_db *db = NULL;
+    struct kiln_err err = { 0 };
+
+    if (db_open(b->path, &db, &err) != KILN_OK) {
+        kiln_log_error("store: checkpointer disabled: %s", err.msg);
+        return NULL;
+    }
+    pthread_mutex_lock(&b->ckpt_lock);
+    while (!b->ckpt_stop) {
+        int log = 0, done = 0;
+        if (!b->ckpt_pending) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1; /* also checkpoint a quiet WAL now and then */
+            pthread_cond_timedwait(&b->ckpt_cond, &b->ckpt_lock, &until);
+            if (b->ckpt_stop)
+                break;
+        }
+        b->ckpt_pending = 0;
+        pthread_mutex_unlock(&b->ckpt_lock);
+        sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (log >= CKPT_FORCE_PAGES) {
+            /* Writers outran the copy: finish it with writes held off, briefly. */
+            pthread_mutex_lock(&b->writer_lock);
+            sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            pthread_mutex_unlock(&b->writer_lock);
+        }
+        pthread_mutex_lock(&b->ckpt_lock);
+    }
+    pthread_mutex_unlock(&b->ckpt_lock);
+    db_close(db);
+    return NULL;
+}
+
 static void sq_close(struct kiln_store_backend *b);
 
 static int sq_open(const char *target, int readers, struct kiln_store_backend **out,
@@ -164,6 +239,8 @@ static int sq_open(const char *target, int readers, struct kiln_store_backend **
     pthread_mutex_init(&b->writer_lock, NULL);
     pthread_mutex_init(&b->pool_lock, NULL);
     pthread_cond_init(&b->pool_cond, NULL);
+    pthread_mutex_init(&b->ckpt_lock, NULL);
+    pthread_cond_init(&b->ckpt_cond, NULL);
     b->memory = strcmp(target, ":memory:") == 0;
     b->max_readers = b->memory ? 0 : readers;
     b->path = kiln_strdup(target);
@@ -191,6 +268,18 @@ static int sq_open(const char *target, int readers, struct kiln_store_backend **
         sq_close(b);
         return rc;
     }
+    if (!b->memory) {
+        sqlite3_wal_autocheckpoint(b->writer->h, 0);
+        sqlite3_wal_hook(b->writer->h, wal_hook, b);
+        /* The thread takes no signals: they belong to the program's own handling. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        b->ckpt_running = pthread_create(&b->ckpt_thread, NULL, checkpointer, b) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!b->ckpt_running) /* fall back to checkpoints in the committing thread */
+            sqlite3_wal_autocheckpoint(b->writer->h, CKPT_PAGES);
+    }
     *out = b;
     return KILN_OK;
 }
@@ -199,6 +288,13 @@ static void sq_close(struct kiln_store_backend *b)
 {
     if (b == NULL)
         return;
+    if (b->ckpt_running) {
+        pthread_mutex_lock(&b->ckpt_lock);
+        b->ckpt_stop = 1;
+        pthread_cond_signal(&b->ckpt_cond);
+        pthread_mutex_unlock(&b->ckpt_lock);
+        pthread_join(b->ckpt_thread, NULL);
+    }
     for (int i = 0; i < b->nreaders; i++)
         db_close(b->all_readers[i]);
     if (b->writer != NULL) {
@@ -209,6 +305,8 @@ static void sq_close(struct kiln_store_backend *b)
     pthread_mutex_destroy(&b->writer_lock);
     pthread_mutex_destroy(&b->pool_lock);
     pthread_cond_destroy(&b->pool_cond);
+    pthread_mutex_destroy(&b->ckpt_lock);
+    pthread_cond_destroy(&b->ckpt_cond);
     kiln_free(b->all_readers);
     kiln_free(b->path);
     kiln_free(b);
