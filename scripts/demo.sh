@@ -50,6 +50,9 @@ bold "== the best run"
 bold "== 2. the model registry: register, evaluate, promote through gates, refuse, roll back"
 "$ROOT/scripts/demo_registry.sh" "$URL" "$BEST" breast-cancer
 
+bold "== 3. data quality: profile the training data, validate batches, measure drift"
+"$ROOT/scripts/demo_quality.sh" "$KILN" "$DATA/quality"
+
 bold "== where to look"
 cat <<EOF
 Everything is in $DATA (store kiln.db, artifacts/, server.log). To explore it:
@@ -61,6 +64,7 @@ Everything is in $DATA (store kiln.db, artifacts/, server.log). To explore it:
   $KILN runs show $BEST
   $KILN models history breast-cancer
   $KILN models lineage models:/breast-cancer@production
+  # HTML reports: $DATA/quality/drift.html (drift) and $DATA/quality/bad.html (validation)
 
 Documentation: docs/README.md
 EOF
