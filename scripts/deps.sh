@@ -10,7 +10,7 @@ BUILD="meson ninja-build pkg-config gcc clang libclang-rt-14-dev clang-format
   libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev libyaml-dev
   libpq-dev libxgboost-dev"
 TEST="libcmocka-dev valgrind python3 python3-numpy python3-scipy python3-sklearn
-  python3-xgboost sqlite3 prometheus postgresql"
+  python3-xgboost sqlite3 prometheus"
 BENCH="wrk hyperfine"
 
 want="$BUILD $TEST"
@@ -32,7 +32,3 @@ $SUDO apt-get update -qq
 # --no-install-recommends keeps the set to what is named; prometheus is only here for promtool.
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-# The postgresql package starts a cluster on install; tests run their own throwaway clusters.
-if command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
-fi
