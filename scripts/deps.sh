@@ -10,7 +10,7 @@ BUILD="meson ninja-build pkg-config gcc clang libclang-rt-14-dev clang-format
   libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev libyaml-dev
   libpq-dev libxgboost-dev"
 TEST="libcmocka-dev valgrind python3 python3-numpy python3-scipy python3-sklearn
-  python3-xgboost sqlite3 prometheus"
+  python3-xgboost sqlite3 prometheus curl"
 BENCH="wrk hyperfine"
 
 want="$BUILD $TEST"
