@@ -30,6 +30,7 @@ static const struct command commands[] = {
     { "runs", kiln_cmd_runs, "list and show tracked runs" },
     { "models", kiln_cmd_models, "model registry: lineage, gated promotion, rollback" },
     { "artifacts", kiln_cmd_artifacts, "list or download a run's artifacts" },
+    { "serve", kiln_cmd_serve, "serve models (MLflow scoring, Open Inference Protocol v2)" },
     { "pipeline", kiln_cmd_pipeline, "run, schedule and watch pipelines (DAGs of tasks)" },
     { "version", kiln_cmd_version, "print the version" },
     { "help", kiln_cmd_help, "show help for kiln or one command" },
