@@ -486,7 +486,7 @@ static int skip_value(struct js *s, int depth)
     int escaped;
     double d;
 
-    if (depth > JS_MAX_DEPTH)
+    if (depth >= JS_MAX_DEPTH)
         return js_fail(s, "nesting deeper than 64 levels");
     switch (c) {
     case '{':
