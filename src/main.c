@@ -31,6 +31,7 @@ static const struct command commands[] = {
     { "models", kiln_cmd_models, "model registry: lineage, gated promotion, rollback" },
     { "artifacts", kiln_cmd_artifacts, "list or download a run's artifacts" },
     { "serve", kiln_cmd_serve, "serve models (MLflow scoring, Open Inference Protocol v2)" },
+    { "predict", kiln_cmd_predict, "score a data file with a model (batch, every core)" },
     { "pipeline", kiln_cmd_pipeline, "run, schedule and watch pipelines (DAGs of tasks)" },
     { "version", kiln_cmd_version, "print the version" },
     { "help", kiln_cmd_help, "show help for kiln or one command" },

@@ -21,7 +21,7 @@
 #include "core/mem.h"
 #include "core/time.h"
 #include "http/client.h"
-#include "registry/registry.h"
+#include "serve/fetch.h"
 #include "serve/parse_int.h"
 #include "serve/serve_int.h"
 
@@ -258,18 +258,13 @@ static void publish(struct slot *sl, struct served *v)
     }
 }
 
-/* Resolves a registry URI; *unchanged when the slot already serves that version. */
-static int resolve(struct slot *sl, struct kiln_http_client *c, struct kiln_arena *a, int force,
-                   struct kiln_resolved_model *res, int *unchanged, struct kiln_err *err)
+/* 1 when the slot serves that registry version already (or, without one, any version). */
+static int same_version(struct slot *sl, int64_t version)
 {
-    struct served *cur;
-    int rc = kiln_registry_resolve_remote(c, a, sl->uri, res, err);
-    if (rc != KILN_OK)
-        return rc;
-    cur = slot_acquire(sl);
-    *unchanged = !force && cur != NULL && (res->version == 0 || cur->reg_version == res->version);
+    struct served *cur = slot_acquire(sl);
+    int same = cur != NULL && (version == 0 || cur->reg_version == version);
     served_release(cur);
-    return KILN_OK;
+    return same;
 }
 
 static int load_locked(struct slot *sl, int force, int *changed, struct kiln_err *err)
@@ -277,48 +272,43 @@ static int load_locked(struct slot *sl, int force, int *changed, struct kiln_err
     struct kiln_serve *srv = sl->srv;
     struct kiln_rt_load_opts opts = { srv->xgb_engine, 1, 0 };
     struct kiln_http_client *c = NULL;
-    struct kiln_arena *a = kiln_arena_new(0);
-    struct kiln_resolved_model res = { 0 };
+    struct kiln_fetched f = { 0 };
     struct kiln_rt_model *m = NULL;
     struct served *v = NULL;
     struct kiln_buf dir;
-    const char *path = sl->u.path, *source = sl->u.path;
     char version[32];
-    int rc = KILN_OK, unchanged = 0, downloaded = 0;
+    int rc = KILN_OK, unchanged = 0;
     int64_t t0 = kiln_mono_ns();
 
     kiln_buf_init(&dir, PATH_MAX);
-    if (a == NULL)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     if (sl->u.scheme != KILN_URI_LOCAL) {
         rc = kiln_http_client_new(srv->tracking_uri, 600000, &c, err);
-        if (rc == KILN_OK) {
+        if (rc == KILN_OK)
             kiln_http_client_set_cancel(c, &srv->stopping);
-            rc = resolve(sl, c, a, force, &res, &unchanged, err);
-        }
-        if (rc == KILN_OK && unchanged)
-            goto out;
-        if (rc == KILN_OK && (rc = download_dir(sl, &dir)) != KILN_OK)
-            rc = kiln_err_set(err, rc, "model folder path too long");
-        if (rc == KILN_OK) {
-            struct kiln_download_stats stats;
-            downloaded = 1;
-            rc = kiln_registry_download(c, res.artifact_uri, dir.buf, &stats, NULL, NULL, err);
-            path = dir.buf;
-            source = res.artifact_uri;
-        }
     }
     if (rc == KILN_OK)
-        rc = kiln_rt_load(path, &opts, &m, err);
+        rc = kiln_fetch_resolve(sl->uri, c, &f, err);
+    if (rc == KILN_OK && !force && same_version(sl, f.version)) {
+        unchanged = 1;
+        goto out;
+    }
+    if (rc == KILN_OK && f.remote) {
+        if (download_dir(sl, &dir) != KILN_OK)
+            rc = kiln_err_set(err, KILN_ETOOBIG, "model folder path too long");
+        else
+            rc = kiln_fetch_download(c, &f, dir.buf, err);
+    }
+    if (rc == KILN_OK)
+        rc = kiln_rt_load(f.dir, &opts, &m, err);
     if (rc == KILN_OK)
         rc = kiln_rt_warmup(m, 0, err);
     sl->loads++;
-    if (res.version > 0)
-        snprintf(version, sizeof(version), "%lld", (long long)res.version);
+    if (f.version > 0)
+        snprintf(version, sizeof(version), "%lld", (long long)f.version);
     else
         snprintf(version, sizeof(version), "%llu", (unsigned long long)sl->loads);
     if (rc == KILN_OK)
-        rc = served_new(sl, m, version, res.version, source, &v, err);
+        rc = served_new(sl, m, version, f.version, f.source, &v, err);
     if (rc != KILN_OK)
         goto out;
     m = NULL;
@@ -330,14 +320,10 @@ static int load_locked(struct slot *sl, int force, int *changed, struct kiln_err
                   v->warmup_s * 1e3, (double)(kiln_mono_ns() - t0) / 1e6);
 out:
     *changed = rc == KILN_OK && !unchanged;
-    if (downloaded) {
-        struct kiln_err ignore;
-        kiln_remove_tree(dir.buf, &ignore);
-    }
+    kiln_fetch_release(&f); /* removes the download: the model is in memory now */
     kiln_rt_free(m);
     kiln_buf_release(&dir);
     kiln_http_client_free(c);
-    kiln_arena_free(a);
     return rc;
 }
 

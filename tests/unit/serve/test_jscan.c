@@ -47,14 +47,39 @@ static void assert_same_as_strtod(const char *text)
 
 static void test_numbers_match_strtod(void **state)
 {
-    static const char *const fixed[] = {
-        "0", "-0", "1", "-1", "0.1", "0.3", "2.5e-3", "1e22", "1e23", "1E-22", "9007199254740992",
-        "9007199254740993", "9007199254740994", "18446744073709551615", "0.000000000000000000001",
-        "123456789012345678901234567890", "3.141592653589793238462643383279", "1e-400",
-        "1e400", "-1e400", "4.9406564584124654e-324", "2.2250738585072014e-308",
-        "1.7976931348623157e308", "0.1e1", "100e-2", "5e0", "0.0000", "12345678901234567",
-        "1234567890123456789", "12345678901234567890", "7.0e+22", "1e-5", "123.456e7"
-    };
+    static const char *const fixed[] = { "0",
+                                         "-0",
+                                         "1",
+                                         "-1",
+                                         "0.1",
+                                         "0.3",
+                                         "2.5e-3",
+                                         "1e22",
+                                         "1e23",
+                                         "1E-22",
+                                         "9007199254740992",
+                                         "9007199254740993",
+                                         "9007199254740994",
+                                         "18446744073709551615",
+                                         "0.000000000000000000001",
+                                         "123456789012345678901234567890",
+                                         "3.141592653589793238462643383279",
+                                         "1e-400",
+                                         "1e400",
+                                         "-1e400",
+                                         "4.9406564584124654e-324",
+                                         "2.2250738585072014e-308",
+                                         "1.7976931348623157e308",
+                                         "0.1e1",
+                                         "100e-2",
+                                         "5e0",
+                                         "0.0000",
+                                         "12345678901234567",
+                                         "1234567890123456789",
+                                         "12345678901234567890",
+                                         "7.0e+22",
+                                         "1e-5",
+                                         "123.456e7" };
     char buf[64];
     uint64_t seed = 42;
     (void)state;
@@ -87,8 +112,8 @@ static void test_numbers_match_strtod(void **state)
 
 static void test_number_literals_and_grammar(void **state)
 {
-    static const char *const bad[] = { "", "-", "+1", ".5", "1.", "1e", "1e+", "01x", "--1",
-                                       "nan", "inf", "-NaN", "Infinit", "0x10" };
+    static const char *const bad[] = { "",    "-",   "+1",  ".5",  "1.",   "1e",      "1e+",
+                                       "01x", "--1", "nan", "inf", "-NaN", "Infinit", "0x10" };
     int rc;
     (void)state;
     assert_true(isnan(num("NaN", &rc)));
@@ -124,10 +149,15 @@ static void test_strings(void **state)
     assert_memory_equal(s.p, "a\"b\\c/d\n\t\xc3\xa9\xf0\x9f\x98\x80", 15);
     assert_int_equal(str("\"caf\xc3\xa9\"", &s, &err), KILN_OK);
     assert_int_equal(s.len, 5);
-    static const char *const bad[] = { "\"unterminated", "\"bad \\x escape\"", "\"\\u12\"",
-                                       "\"lone \\ud800 surrogate\"", "\"\\udc00\"",
-                                       "\"raw \x01 control\"", "\"bad \xff utf8\"",
-                                       "\"overlong \xc0\xaf\"", "\"surrogate \xed\xa0\x80\"",
+    static const char *const bad[] = { "\"unterminated",
+                                       "\"bad \\x escape\"",
+                                       "\"\\u12\"",
+                                       "\"lone \\ud800 surrogate\"",
+                                       "\"\\udc00\"",
+                                       "\"raw \x01 control\"",
+                                       "\"bad \xff utf8\"",
+                                       "\"overlong \xc0\xaf\"",
+                                       "\"surrogate \xed\xa0\x80\"",
                                        "'single'" };
     for (size_t i = 0; i < KILN_ARRAY_LEN(bad); i++) {
         int rc = str(bad[i], &s, &err);
@@ -138,7 +168,8 @@ static void test_strings(void **state)
 
 static void test_skip_and_structure(void **state)
 {
-    const char *text = " {\"a\": [1, 2.5, {\"b\": null}], \"c\": \"x\\\"y\", \"d\": [true, false]} ";
+    const char *text =
+        " {\"a\": [1, 2.5, {\"b\": null}], \"c\": \"x\\\"y\", \"d\": [true, false]} ";
     struct kiln_err err = { 0 };
     struct kiln_str key;
     struct js s;
@@ -154,8 +185,8 @@ static void test_skip_and_structure(void **state)
     assert_int_equal(n, 3);
     assert_int_equal(js_finish(&s), KILN_OK);
 
-    static const char *const bad[] = { "[1,]", "[1 2]", "{\"a\" 1}", "{\"a\":1,}", "{1:2}",
-                                       "[", "{\"a\":}", "tru", "nul", "[1]]" };
+    static const char *const bad[] = { "[1,]", "[1 2]",    "{\"a\" 1}", "{\"a\":1,}", "{1:2}",
+                                       "[",    "{\"a\":}", "tru",       "nul",        "[1]]" };
     for (size_t i = 0; i < KILN_ARRAY_LEN(bad); i++) {
         js_init(&s, bad[i], strlen(bad[i]), arena, &err);
         rc = js_skip(&s);

@@ -119,8 +119,7 @@ static void test_mlflow_errors(void **state)
     (void)state;
     expect_error(MLFLOW, "{\"inputs\": [[1, 2.5, true, \"red\"]]}", KILN_EINVAL,
                  "inputs[0][1]: input 'n': expected an integer (long)");
-    expect_error(MLFLOW, "{\"inputs\": [[1, 2, true, \"pink\"]]}", KILN_EINVAL,
-                 "inputs[0][3]: ");
+    expect_error(MLFLOW, "{\"inputs\": [[1, 2, true, \"pink\"]]}", KILN_EINVAL, "inputs[0][3]: ");
     expect_error(MLFLOW, "{\"inputs\": [[1, 2, 2, \"red\"]]}", KILN_EINVAL,
                  "input 'flag': expected a boolean");
     expect_error(MLFLOW, "{\"inputs\": [[1, 2, true, 7]]}", KILN_EINVAL,
@@ -140,15 +139,17 @@ static void test_mlflow_errors(void **state)
                  KILN_EINVAL, "dataframe_records[0].color: input 'color'");
     expect_error(MLFLOW, "{\"dataframe_split\": {\"columns\": [\"a\", \"n\"], \"data\": []}}",
                  KILN_EINVAL, "dataframe_split.columns: missing input 'flag'");
-    expect_error(MLFLOW, "{\"dataframe_split\": {\"columns\": [\"a\",\"n\",\"flag\",\"color\"],"
-                         "\"data\": [[1, 2, true]]}}",
+    expect_error(MLFLOW,
+                 "{\"dataframe_split\": {\"columns\": [\"a\",\"n\",\"flag\",\"color\"],"
+                 "\"data\": [[1, 2, true]]}}",
                  KILN_EINVAL, "dataframe_split.data[0]: 3 values, expected 4 (one per column)");
     expect_error(MLFLOW, "{\"dataframe_split\": {\"columns\": [\"a\",\"a\"], \"data\": []}}",
                  KILN_EINVAL, "column 'a' appears twice");
     expect_error(MLFLOW, "{\"dataframe_split\": {\"data\": [], \"orient\": 1}}", KILN_EINVAL,
                  "unexpected field 'orient'");
-    expect_error(MLFLOW, "{\"inputs\": {\"a\": [1, 2], \"n\": [1], \"flag\": [1, 0], \"color\": "
-                         "[\"red\", \"red\"]}}",
+    expect_error(MLFLOW,
+                 "{\"inputs\": {\"a\": [1, 2], \"n\": [1], \"flag\": [1, 0], \"color\": "
+                 "[\"red\", \"red\"]}}",
                  KILN_EINVAL, "inputs.n: 1 values, but other columns have 2");
     expect_error(MLFLOW, "{\"instances\": [], \"inputs\": []}", KILN_EPARSE,
                  "Received dictionary with input fields: ['instances', 'inputs']");
@@ -172,13 +173,13 @@ static void test_csv(void **state)
 }
 
 /* The other three inputs of a one-row columnar request. */
-#define OTHERS_N                                                                              \
-    "{\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP64\", \"data\": [1]}, {\"name\": "     \
+#define OTHERS_N                                                                                  \
+    "{\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP64\", \"data\": [1]}, {\"name\": "       \
     "\"flag\", \"shape\": [1], \"datatype\": \"BOOL\", \"data\": [true]}, {\"name\": \"color\", " \
     "\"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"red\"]}"
-#define OTHERS_FLAG                                                                           \
-    "{\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP64\", \"data\": [1]}, {\"name\": "     \
-    "\"n\", \"shape\": [1], \"datatype\": \"INT64\", \"data\": [2]}, {\"name\": \"color\", "    \
+#define OTHERS_FLAG                                                                          \
+    "{\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP64\", \"data\": [1]}, {\"name\": "  \
+    "\"n\", \"shape\": [1], \"datatype\": \"INT64\", \"data\": [2]}, {\"name\": \"color\", " \
     "\"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"red\"]}"
 
 static void test_oip(void **state)
@@ -211,36 +212,45 @@ static void test_oip(void **state)
     (void)rows;
     kiln_arena_free(a);
 
-    expect_error(OIP, "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"FP64\","
-                      " \"data\": [1, 2, 0, 1]}]}",
+    expect_error(OIP,
+                 "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"FP64\","
+                 " \"data\": [1, 2, 0, 1]}]}",
                  KILN_EINVAL, "inputs[0].data[3]: input 'color' (string) must be sent as BYTES");
-    expect_error(OIP, "{\"inputs\": [{\"name\": \"a\", \"shape\": [2], \"datatype\": \"FP64\","
-                      " \"data\": [1, 2]}, {\"name\": \"n\", \"shape\": [3], \"datatype\": \"INT64\","
-                      " \"data\": [1, 2, 3]}]}",
+    expect_error(OIP,
+                 "{\"inputs\": [{\"name\": \"a\", \"shape\": [2], \"datatype\": \"FP64\","
+                 " \"data\": [1, 2]}, {\"name\": \"n\", \"shape\": [3], \"datatype\": \"INT64\","
+                 " \"data\": [1, 2, 3]}]}",
                  KILN_EINVAL, "tensor 'n' has 3 rows, tensor 'a' 2");
-    expect_error(OIP, "{\"inputs\": [{\"name\": \"a\", \"shape\": [2, 2], \"datatype\": \"FP64\","
-                      " \"data\": [1, 2, 3, 4]}]}",
+    expect_error(OIP,
+                 "{\"inputs\": [{\"name\": \"a\", \"shape\": [2, 2], \"datatype\": \"FP64\","
+                 " \"data\": [1, 2, 3, 4]}]}",
                  KILN_EINVAL, "tensor 'a' has shape [2, 2]; one input takes [N] or [N, 1]");
-    expect_error(OIP, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP64\","
-                      " \"data\": [1]}, {\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP64\","
-                      " \"data\": [1]}]}",
+    expect_error(OIP,
+                 "{\"inputs\": [{\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP64\","
+                 " \"data\": [1]}, {\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP64\","
+                 " \"data\": [1]}]}",
                  KILN_EINVAL, "input 'a' given twice");
-    expect_error(OIP, "{\"inputs\": [{\"name\": \"n\", \"shape\": [1], \"datatype\": \"UINT8\","
-                      " \"data\": [-1]}, " OTHERS_N "]}",
+    expect_error(OIP,
+                 "{\"inputs\": [{\"name\": \"n\", \"shape\": [1], \"datatype\": \"UINT8\","
+                 " \"data\": [-1]}, " OTHERS_N "]}",
                  KILN_EINVAL, "inputs[0].data[0]: -1 is not a valid UINT8");
-    expect_error(OIP, "{\"inputs\": [" OTHERS_FLAG ", {\"name\": \"flag\", \"shape\": [1], "
-                      "\"datatype\": \"BOOL\", \"data\": [1]}]}",
+    expect_error(OIP,
+                 "{\"inputs\": [" OTHERS_FLAG ", {\"name\": \"flag\", \"shape\": [1], "
+                 "\"datatype\": \"BOOL\", \"data\": [1]}]}",
                  KILN_EINVAL, "inputs[3].data[0]: BOOL data must be true or false");
-    expect_error(OIP, "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"FP64\","
-                      " \"data\": [[[[[[[[[1]]]]]]]]]}]}",
+    expect_error(OIP,
+                 "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4], \"datatype\": \"FP64\","
+                 " \"data\": [[[[[[[[[1]]]]]]]]]}]}",
                  KILN_EINVAL, "nested deeper");
-    expect_error(OIP, "{\"inputs\": [{\"name\": \"a\", \"shape\": [-1], \"datatype\": \"FP64\","
-                      " \"data\": []}]}",
+    expect_error(OIP,
+                 "{\"inputs\": [{\"name\": \"a\", \"shape\": [-1], \"datatype\": \"FP64\","
+                 " \"data\": []}]}",
                  KILN_EINVAL, "shape: expected non-negative integers");
     expect_error(OIP, "{\"inputs\": [{\"name\": \"a\", \"datatype\": \"FP64\", \"data\": []}]}",
                  KILN_EINVAL, "inputs[0]: missing field 'shape'");
-    expect_error(OIP, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP64\","
-                      " \"data\": [1]}], \"outputs\": [{\"name\": \"label\"}, {\"name\": \"label\"}]}",
+    expect_error(OIP,
+                 "{\"inputs\": [{\"name\": \"a\", \"shape\": [1], \"datatype\": \"FP64\","
+                 " \"data\": [1]}], \"outputs\": [{\"name\": \"label\"}, {\"name\": \"label\"}]}",
                  KILN_EINVAL, "output 'label' requested twice");
     expect_error(OIP, "[]", KILN_EINVAL, "must be a JSON object");
 }
@@ -301,9 +311,8 @@ static void test_writers(void **state)
     assert_int_equal(kiln_serve_write_oip(schema, &req, &o, 2, "m", "1", &b), KILN_OK);
     doc = json_ok(&b);
     assert_null(json_object_get(doc, "id"));
-    assert_true(json_is_null(
-        json_array_get(json_object_get(json_array_get(json_object_get(doc, "outputs"), 0), "data"),
-                       0)));
+    assert_true(json_is_null(json_array_get(
+        json_object_get(json_array_get(json_object_get(doc, "outputs"), 0), "data"), 0)));
     json_decref(doc);
     assert_string_equal(kiln_serve_oip_datatype(KILN_RT_INTEGER), "INT32");
     kiln_buf_release(&b);
