@@ -32,6 +32,8 @@ static const struct command commands[] = {
     { "artifacts", kiln_cmd_artifacts, "list or download a run's artifacts" },
     { "serve", kiln_cmd_serve, "serve models (MLflow scoring, Open Inference Protocol v2)" },
     { "predict", kiln_cmd_predict, "score a data file with a model (batch, every core)" },
+    { "evaluate", kiln_cmd_evaluate, "evaluate a model on held-out data and record it" },
+    { "quantize", kiln_cmd_quantize, "int8 copy of an MLP model with an accuracy-drift gate" },
     { "pipeline", kiln_cmd_pipeline, "run, schedule and watch pipelines (DAGs of tasks)" },
     { "version", kiln_cmd_version, "print the version" },
     { "help", kiln_cmd_help, "show help for kiln or one command" },

@@ -17,6 +17,8 @@ int kiln_cmd_artifacts(int argc, char **argv);
 int kiln_cmd_pipeline(int argc, char **argv);
 int kiln_cmd_serve(int argc, char **argv);
 int kiln_cmd_predict(int argc, char **argv);
+int kiln_cmd_evaluate(int argc, char **argv);
+int kiln_cmd_quantize(int argc, char **argv);
 int kiln_cmd_profile(int argc, char **argv);
 int kiln_cmd_drift(int argc, char **argv);
 int kiln_cmd_validate(int argc, char **argv);
