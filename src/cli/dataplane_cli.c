@@ -109,6 +109,27 @@ void kiln_dcli_out_abort(struct kiln_dcli_out *o)
     o->tmp = o->path = NULL;
 }
 
+double kiln_dcli_peak_rss_mb(void)
+{
+    char line[256];
+    double kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            const char *p = line + 6;
+            uint64_t v = 0;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            while (*p >= '0' && *p <= '9')
+                v = v * 10 + (uint64_t)(*p++ - '0');
+            kb = (double)v;
+        }
+    fclose(f);
+    return kb < 0 ? -1 : kb / 1024;
+}
+
 void kiln_dcli_count(uint64_t n, char *out, size_t size)
 {
     char digits[32];

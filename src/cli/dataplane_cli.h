@@ -50,6 +50,12 @@ void kiln_dcli_progress(void *p, uint64_t rows, uint64_t bytes, uint64_t total);
 /* Erases the line. */
 void kiln_dcli_progress_done(struct kiln_dcli_progress *p);
 
+/*
+ * This process's peak resident memory in MB (VmHWM of /proc/self/status: the program's own,
+ * unlike getrusage, which counts the parent's pages a child had before exec), -1 if unknown.
+ */
+double kiln_dcli_peak_rss_mb(void);
+
 /* Formats n with thousands separators ("1,234,567"). */
 void kiln_dcli_count(uint64_t n, char *out, size_t size);
 

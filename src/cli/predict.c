@@ -290,9 +290,11 @@ static int run(struct popts *po)
         rc = kiln_dcli_out_commit(&c.out, &err);
     if (rc == KILN_OK && !po->quiet) {
         kiln_dcli_count(st.rows, count, sizeof(count));
-        fprintf(stderr, "predicted %s rows in %.2f s (%.0fk rows/s, %d workers) -> %s\n", count,
-                st.seconds, st.seconds > 0 ? (double)st.rows / st.seconds / 1e3 : 0, st.workers,
-                po->output);
+        fprintf(stderr,
+                "predicted %s rows in %.2f s (%.0fk rows/s, %d workers, peak memory %.0f MB) -> "
+                "%s\n",
+                count, st.seconds, st.seconds > 0 ? (double)st.rows / st.seconds / 1e3 : 0,
+                st.workers, kiln_dcli_peak_rss_mb(), po->output);
     }
 out:
     if (rc != KILN_OK)

@@ -128,6 +128,12 @@ static int run(const struct qopts *o)
     }
     if (rc == KILN_OK)
         rc = kiln_dcli_load(o->uri, o->tracking, &f, &m, &err);
+    if (rc == KILN_OK &&
+        (strcmp(kiln_rt_flavor(m), "kiln") != 0 || strncmp(kiln_rt_engine(m), "mlp-", 4) != 0))
+        rc = kiln_err_set(&err, KILN_EINVAL,
+                          "'%s' is not a kiln MLP model (flavor %s, engine %s): only MLPs are "
+                          "quantized",
+                          o->uri, kiln_rt_flavor(m), kiln_rt_engine(m));
     if (rc == KILN_OK)
         rc = kiln_table_reader_open(o->calibration, &topts, &in, &err);
     if (rc != KILN_OK)

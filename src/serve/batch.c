@@ -315,7 +315,7 @@ static int plan(struct run *r, struct kiln_err *err)
             return kiln_err_set(err, KILN_EINVAL, "%s: no column '%s' to keep", file, o->keep[k]);
         }
     }
-    rc = rows_check_missing(r->sc, seen, 1, &l, err);
+    rc = rows_check_missing(r->sc, seen, 1, 1, &l, err);
     kiln_free(seen);
     return rc;
 }

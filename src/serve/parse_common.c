@@ -349,10 +349,10 @@ int cell_text(const struct kiln_serve_schema *sc, size_t j, const char *p, size_
 }
 
 int rows_check_missing(const struct kiln_serve_schema *sc, const uint32_t *seen, uint32_t mark,
-                       const struct loc *l, struct kiln_err *err)
+                       int columns, const struct loc *l, struct kiln_err *err)
 {
     for (size_t j = 0; j < sc->F; j++)
-        if (seen[j] != mark && !sc->in[j].allow_missing)
+        if (seen[j] != mark && (!sc->in[j].allow_missing || (columns && sc->in[j].required)))
             return loc_fail(l, err, "missing input '%s' (%s)", sc->in[j].name,
                             kiln_rt_type_name(sc->in[j].type));
     return KILN_OK;

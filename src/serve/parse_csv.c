@@ -45,7 +45,7 @@ int kiln_serve_parse_csv(const struct kiln_serve_schema *sc, const char *body, s
         if (map[c] >= 0)
             seen[map[c]] = 1;
     }
-    rc = rows_check_missing(sc, seen, 1, &head, err);
+    rc = rows_check_missing(sc, seen, 1, 1, &head, err);
     while (rc == KILN_OK && (rc = kiln_table_reader_next(r, &cells, err)) == 1) {
         double *row = rb_push(&rb);
         rc = row == NULL ? err->rc : KILN_OK;

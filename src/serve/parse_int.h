@@ -82,8 +82,12 @@ int cell_check(const struct kiln_serve_schema *sc, size_t j, double v, const str
 int cell_text(const struct kiln_serve_schema *sc, size_t j, const char *p, size_t len, int missing,
               double *out, const struct loc *l, struct kiln_err *err);
 
-/* Checks that every input not in `seen` (stamp != mark) may be missing; errors name `l`. */
+/*
+ * Checks the inputs not in `seen` (stamp != mark): a value absent from one row must allow
+ * missing values; with `columns` (a column absent from the whole request, as MLflow's schema
+ * enforcement sees it) the input must also not be `required`. Errors name `l`.
+ */
 int rows_check_missing(const struct kiln_serve_schema *sc, const uint32_t *seen, uint32_t mark,
-                       const struct loc *l, struct kiln_err *err);
+                       int columns, const struct loc *l, struct kiln_err *err);
 
 #endif

@@ -60,7 +60,7 @@ static int parse_columns(struct js *s, const struct kiln_serve_schema *sc, long 
     if (rc < 0)
         return rc;
     l.i = -1;
-    rc = rows_check_missing(sc, seen, 1, &l, s->err);
+    rc = rows_check_missing(sc, seen, 1, 1, &l, s->err);
     *map = m;
     *ncols = n;
     return rc;
@@ -133,7 +133,7 @@ static int row_object(struct js *s, struct rowbuf *rb, uint32_t *seen, struct lo
     }
     if (rc < 0)
         return rc;
-    return rows_check_missing(sc, seen, mark, l, s->err);
+    return rows_check_missing(sc, seen, mark, 0, l, s->err);
 }
 
 /* A list of rows, each a list (positional or by `map`) or an object (by name). */
@@ -256,7 +256,7 @@ static int parse_columnar(struct js *s, struct rowbuf *rb, const char *path)
     }
     if (rc < 0)
         return rc;
-    if ((rc = rows_check_missing(sc, seen, 1, &l, s->err)) != KILN_OK)
+    if ((rc = rows_check_missing(sc, seen, 1, 1, &l, s->err)) != KILN_OK)
         return rc;
     if ((rc = rb_reserve(rb, n)) != KILN_OK)
         return rc;

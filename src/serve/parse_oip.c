@@ -339,7 +339,7 @@ static int layout(struct js *s, const struct kiln_serve_schema *sc, struct tenso
         t[i].input = j;
     }
     l.i = -1;
-    return rows_check_missing(sc, seen, 1, &l, s->err);
+    return rows_check_missing(sc, seen, 1, 1, &l, s->err);
 }
 
 static int read_inputs(struct js *s, const struct kiln_serve_schema *sc, struct rowbuf *rb)
