@@ -50,11 +50,11 @@ bold "== the best run"
 bold "== 2. the model registry: register, evaluate, promote through gates, refuse, roll back"
 "$ROOT/scripts/demo_registry.sh" "$URL" "$BEST" breast-cancer
 
-bold "== 3. serving: kiln serve follows models:/breast-cancer@production and takes traffic"
-"$ROOT/scripts/demo_serve.sh" "$URL" breast-cancer
-
 bold "== 3. data quality: profile the training data, validate batches, measure drift"
 "$ROOT/scripts/demo_quality.sh" "$KILN" "$DATA/quality"
+
+bold "== 4. serving: kiln serve runs models:/breast-cancer@production and takes traffic"
+"$ROOT/scripts/demo_serve.sh" "$URL" breast-cancer
 
 bold "== where to look"
 cat <<EOF
