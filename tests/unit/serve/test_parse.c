@@ -122,6 +122,10 @@ static void test_mlflow_errors(void **state)
     expect_error(MLFLOW, "{\"inputs\": [[1, 2, true, \"pink\"]]}", KILN_EINVAL, "inputs[0][3]: ");
     expect_error(MLFLOW, "{\"inputs\": [[1, 2, 2, \"red\"]]}", KILN_EINVAL,
                  "input 'flag': expected a boolean");
+    /* A category with a NUL byte inside is unknown (a fuzzer found the runtime reading past
+     * the known category's end here). */
+    expect_error(MLFLOW, "{\"inputs\": [[1, 2, true, \"red\\u0000xyz\"]]}", KILN_EINVAL,
+                 "inputs[0][3]: ");
     expect_error(MLFLOW, "{\"inputs\": [[1, 2, true, 7]]}", KILN_EINVAL,
                  "input 'color' (string) expects a string, got a number");
     expect_error(MLFLOW, "{\"inputs\": [[1, null, true, \"red\"]]}", KILN_EINVAL,
