@@ -53,6 +53,9 @@ bold "== 2. the model registry: register, evaluate, promote through gates, refus
 bold "== 3. data quality: profile the training data, validate batches, measure drift"
 "$ROOT/scripts/demo_quality.sh" "$KILN" "$DATA/quality"
 
+bold "== 4. serving: kiln serve runs models:/breast-cancer@production and takes traffic"
+"$ROOT/scripts/demo_serve.sh" "$URL" breast-cancer
+
 bold "== where to look"
 cat <<EOF
 Everything is in $DATA (store kiln.db, artifacts/, server.log). To explore it:

@@ -12,15 +12,19 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
 import mlflow_lite as mlflow  # noqa: E402
+from export_sklearn import export  # noqa: E402
 
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_breast_cancer  # noqa: E402
-from sklearn.linear_model import SGDClassifier  # noqa: E402
+from sklearn.linear_model import LogisticRegression, SGDClassifier  # noqa: E402
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 
@@ -31,6 +35,18 @@ def write_csv(path, X, y, names):
             f.write(",".join(f"{v:.6g}" for v in row) + f",{int(t)}\n")
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def log_servable_model(scaler, clf, names):
+    """Logs the run's model as a kiln model directory under model/ (MLmodel + model.json), so
+    kiln serve, predict and evaluate run it: the scaler and the SGD logistic regression as the
+    equivalent scikit-learn pipeline (same coefficients, same sigmoid), exported with
+    tools/export_sklearn.py."""
+    lr = LogisticRegression()
+    lr.coef_, lr.intercept_, lr.classes_ = clf.coef_.copy(), clf.intercept_.copy(), clf.classes_
+    with tempfile.TemporaryDirectory() as tmp:
+        export(make_pipeline(scaler, lr), tmp, feature_names=names)
+        mlflow.log_artifacts(tmp, "model")
 
 
 def main():
@@ -70,6 +86,7 @@ def main():
                 mlflow.log_dict({"coef": clf.coef_[0].tolist(),
                                  "intercept": float(clf.intercept_[0]),
                                  "holdout_digest": hold_digest}, "model/coefficients.json")
+                log_servable_model(scaler, clf, names)
                 mlflow.log_artifact(hold_csv, "data")
                 print(f"  run {run.info['run_id']}  alpha={alpha:<7g} holdout ROC AUC {auc:.4f}")
                 if best is None or auc > best[1]:

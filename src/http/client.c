@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ struct kiln_http_client {
     CURL *h;
     char *base;
     long timeout_ms;
+    const atomic_int *cancel; /* kiln_http_client_set_cancel */
     struct curl_slist *auth;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -126,6 +128,23 @@ static size_t write_fd(char *data, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+void kiln_http_client_set_cancel(struct kiln_http_client *c, const atomic_int *flag)
+{
+    c->cancel = flag;
+}
+
+/* libcurl's progress callback: a non-zero return aborts the transfer. */
+static int cancel_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                     curl_off_t ulnow)
+{
+    const atomic_int *flag = ud;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load(flag) != 0;
+}
+
 /* Common set-up of one request on the reused handle. */
 static int setup(struct kiln_http_client *c, const char *method, const char *path,
                  struct curl_slist **headers, const char *content_type, struct kiln_err *err)
@@ -151,6 +170,11 @@ static int setup(struct kiln_http_client *c, const char *method, const char *pat
     curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(c->h, CURLOPT_USERAGENT, "kiln-client");
+    if (c->cancel != NULL) {
+        curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, cancel_cb);
+        curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, (void *)(uintptr_t)c->cancel);
+        curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+    }
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c->h, CURLOPT_NOBODY, 1L);
     if (user != NULL && *user != '\0') {
@@ -179,6 +203,8 @@ static int perform(struct kiln_http_client *c, const char *method, const char *p
     long code = 0;
     CURLcode cc = curl_easy_perform(c->h);
     if (cc != CURLE_OK) {
+        if (cc == CURLE_ABORTED_BY_CALLBACK)
+            return kiln_err_set(err, KILN_ECANCELED, "%s %s%s: canceled", method, c->base, path);
         if (cc == CURLE_WRITE_ERROR)
             return kiln_err_set(err, KILN_ETOOBIG, "%s %s%s: response too large or not writable",
                                 method, c->base, path);

@@ -13,6 +13,7 @@
 #define KILN_HTTP_CLIENT_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "core/buf.h"
@@ -28,6 +29,12 @@ int kiln_http_client_new(const char *base_url, long timeout_ms,
                          struct kiln_http_client **out /* OUT */, struct kiln_err *err);
 void kiln_http_client_free(struct kiln_http_client *c);
 const char *kiln_http_client_base(const struct kiln_http_client *c);
+
+/*
+ * Makes every later request of this client give up with KILN_ECANCELED within about a second
+ * once *flag becomes non-zero (a long-poll that must not hold up a shutdown). NULL: never.
+ */
+void kiln_http_client_set_cancel(struct kiln_http_client *c, const atomic_int *flag);
 
 /*
  * Sends one request to base + path (path includes any query string, already encoded).

@@ -140,9 +140,11 @@ long rt_vocab_find(const struct rt_vocab *v, const char *s, size_t len)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const char *t = v->text[v->sorted[mid]];
-        int c = strncmp(t, s, len);
+        size_t tl = strlen(t);
+        /* memcmp, not strncmp: s may hold NUL bytes (a JSON "\u0000" or a raw CSV byte). */
+        int c = memcmp(t, s, tl < len ? tl : len);
         if (c == 0)
-            c = t[len] == '\0' ? 0 : 1;
+            c = tl < len ? -1 : tl > len;
         if (c == 0)
             return (long)v->sorted[mid];
         if (c < 0)

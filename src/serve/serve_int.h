@@ -1,0 +1,148 @@
+/*
+ * serve_int.h - the inference server's internals, shared by the files of src/serve only.
+ *
+ * Ownership: the server owns its slots; a slot owns a reference to its current version (and
+ * each request in flight owns one more); a version owns its model, schema, workspaces and
+ * metric children pointers (the children themselves belong to the metrics registry).
+ *
+ * Locks: slot->mu guards slot->cur only (held for a pointer read plus an atomic increment, or
+ * a pointer swap); slot->load_mu serializes the loads of one slot (follower vs SIGHUP);
+ * version->ws_mu guards the workspace pool; srv->mu/cv put followers to sleep and wake them
+ * on stop. No lock is held while another is taken, except load_mu around a swap's mu.
+ */
+#ifndef KILN_SERVE_SERVE_INT_H
+#define KILN_SERVE_SERVE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/uri.h"
+#include "http/http.h"
+#include "monitor/metrics.h"
+#include "serve/parse.h"
+#include "serve/serve.h"
+
+enum proto { P_MLFLOW = 0, P_OIP = 1, P_N };
+
+/* Status codes with cached request counters; others are looked up per request. */
+enum { ST_200, ST_400, ST_404, ST_413, ST_415, ST_500, ST_503, ST_N };
+
+struct slot;
+
+/* One loaded model version. */
+struct served {
+    atomic_long refs;
+    struct slot *slot;
+    struct kiln_rt_model *model;
+    struct kiln_serve_schema *schema;
+    char version[32];    /* the registry version, else the load count */
+    int64_t reg_version; /* 0 when not from the registry */
+    char *source;        /* where the files came from (resolved URI or path) */
+    double load_s, warmup_s;
+    pthread_mutex_t ws_mu;
+    struct kiln_rt_ws **ws;
+    size_t n_ws, cap_ws;
+    /* Metric children (owned by the registry; cached here). */
+    _Atomic(struct kiln_metric *) req[P_N][ST_N];
+    struct kiln_metric *latency[P_N];
+    struct kiln_metric *score; /* classifier confidence or regression value histogram */
+    struct kiln_metric *rows;
+    struct kiln_metric **by_class; /* classifiers with at most MAX_CLASS_SERIES classes */
+    struct kiln_metric *load_g, *warmup_g, *info;
+};
+
+#define MAX_CLASS_SERIES 64
+
+/* One served model (one URI). */
+struct slot {
+    struct kiln_serve *srv;
+    char *name;
+    char *uri;
+    struct kiln_uri u;
+    int follow; /* alias, stage or latest: follow the registry */
+    pthread_mutex_t mu;
+    struct served *cur; /* guarded by mu */
+    pthread_mutex_t load_mu;
+    uint64_t loads; /* guarded by load_mu */
+    pthread_t thread;
+    int thread_started;
+    struct kiln_metric *inflight, *swapped, *unchanged, *failed;
+};
+
+struct kiln_serve {
+    char *host;
+    int port, workers;
+    char *tracking_uri;
+    char *model_dir;
+    int own_model_dir;
+    size_t max_body;
+    int no_follow, poll_interval_ms, event_wait_s;
+    enum kiln_rt_xgb_engine xgb_engine;
+    double *value_buckets;
+    size_t n_value_buckets;
+
+    struct slot **slots;
+    size_t n_slots;
+
+    struct kiln_metrics *metrics;
+    struct kiln_metric_family *f_req, *f_lat, *f_score, *f_value, *f_rows, *f_class, *f_inflight,
+        *f_load, *f_warmup, *f_info, *f_reloads, *f_http;
+    _Atomic(struct kiln_metric *) http_codes[600];
+
+    struct kiln_router *router;
+    struct kiln_http_server *http;
+    atomic_int ready;
+    atomic_int stopping;
+    atomic_ulong dir_seq;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+/* ---- versions (model.c) ------------------------------------------------------------------ */
+
+/* The slot's current version with a reference taken, or NULL before the first load. */
+struct served *slot_acquire(struct slot *sl);
+/* Drops a reference; the last one frees the version. */
+void served_release(struct served *v);
+
+/*
+ * Loads the slot's model again: resolves the URI (registry URIs through the tracking server),
+ * and unless the version is the current one and !force, downloads, loads, warms up and swaps
+ * it in. *changed (may be NULL) says whether a new version was published. Serialized per slot.
+ */
+int slot_load(struct slot *sl, int force, int *changed /* OUT */, struct kiln_err *err);
+
+/* A workspace for one predict call on v (pooled); NULL only when out of memory. */
+struct kiln_rt_ws *served_ws_get(struct served *v);
+void served_ws_put(struct served *v, struct kiln_rt_ws *ws);
+
+/* Counts one finished request (status, latency since start_ns) on version v. */
+void served_count(struct served *v, enum proto p, int status, int64_t start_ns);
+/* Observes the predictions of n rows (score histogram, per-class counts, rows). */
+void served_observe(struct served *v, const struct kiln_rt_out *o, size_t n);
+
+/* Frees the slot and its current version. */
+void slot_free(struct slot *sl);
+
+/* ---- metrics (metrics.c in this folder: smetrics.c) --------------------------------------- */
+
+int serve_metrics_init(struct kiln_serve *s, struct kiln_err *err);
+/* The http_responses_total child for a status (cached). */
+void serve_count_http(struct kiln_serve *s, int status);
+
+/* ---- following (follow.c) ---------------------------------------------------------------- */
+
+/* Starts the follower thread of a slot that follows the registry. */
+int follow_start(struct slot *sl, struct kiln_err *err);
+/* Wakes sleeping followers (after srv->stopping is set) and joins them. */
+void follow_stop_all(struct kiln_serve *s);
+
+/* ---- routes (routes.c) ------------------------------------------------------------------- */
+
+int serve_router_new(struct kiln_serve *s, struct kiln_router **out /* OUT */,
+                     struct kiln_err *err);
+/* The HTTP observe callback: counts every response by status. */
+void serve_observe(void *app, const struct kiln_http_req *req, int status);
+
+#endif
