@@ -7,5 +7,6 @@ const struct kiln_schema_component *const kiln_schema_all[] = {
     &kiln_schema_tracking,
     &kiln_schema_registry,
     &kiln_schema_pipeline,
+    &kiln_schema_deploy,
     NULL,
 };
