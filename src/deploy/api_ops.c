@@ -129,6 +129,20 @@ static int h_start(void *app, struct kiln_http_req *req, struct kiln_http_resp *
              reason != NULL ? reason : "");
     rc = kiln_promote(srv->registry, req->arena, model, version, env, why, who(req, doc), -1, &pr,
                       err);
+    if (rc == KILN_ECHECK) {
+        /* Refused by the candidate environment's gates: the registry's answer (422). */
+        struct kiln_jsonw w;
+        kiln_api_json_begin(resp, &w);
+        kiln_jsonw_obj_begin(&w);
+        kiln_jsonw_kv_str(&w, "error_code", "PROMOTION_REFUSED");
+        kiln_jsonw_kv_str(&w, "message", kiln_err_msg(err, rc));
+        kiln_jsonw_key(&w, "report");
+        kiln_gate_report_write(&w, &pr.report);
+        kiln_jsonw_obj_end(&w);
+        rc = kiln_api_json_end(&w, err);
+        resp->status = 422;
+        return rc;
+    }
     if (rc != KILN_OK)
         return rc;
     dp_kick(d);

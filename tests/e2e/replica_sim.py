@@ -53,14 +53,16 @@ class Hist:
 
 
 class Behaviour:
-    """How one model version answers: `quality` in [0, 1] is how well its score separates the
-    classes (1 perfect, 0.5 useless, 0 inverted); `shift` moves every score."""
+    """How one model version answers: `quality` in [0, 1] is the share of rows whose score is
+    informative (the rest are noise); `invert` turns the scores around (a wrong model with the
+    same score distribution); `shift` moves every score."""
 
-    def __init__(self, error_rate=0.0, latency_ms=2.0, quality=0.9, shift=0.0):
+    def __init__(self, error_rate=0.0, latency_ms=2.0, quality=0.9, shift=0.0, invert=False):
         self.error_rate = error_rate
         self.latency_ms = latency_ms
         self.quality = quality
         self.shift = shift
+        self.invert = invert
 
     def predict(self, rng, y):
         if rng.random() < self.error_rate:
@@ -70,6 +72,8 @@ class Behaviour:
             s = rng.betavariate(6, 2) if y == 1 else rng.betavariate(2, 6)
         else:
             s = rng.random()
+        if self.invert:
+            s = 1.0 - s
         return min(max(s + self.shift, 0.0), 1.0)
 
     def latency(self, rng):
