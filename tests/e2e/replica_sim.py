@@ -55,10 +55,13 @@ class Hist:
 class Behaviour:
     """How one model version answers: `quality` in [0, 1] is the share of rows whose score is
     informative (the rest are noise); `invert` turns the scores around (a wrong model with the
-    same score distribution); `shift` moves every score."""
+    same score distribution); `shift` moves every score; `flat` makes it unsure (scores near
+    0.5)."""
 
-    def __init__(self, error_rate=0.0, latency_ms=2.0, quality=0.9, shift=0.0, invert=False):
+    def __init__(self, error_rate=0.0, latency_ms=2.0, quality=0.9, shift=0.0, invert=False,
+                 flat=False):
         self.error_rate = error_rate
+        self.flat = flat
         self.latency_ms = latency_ms
         self.quality = quality
         self.shift = shift
@@ -67,6 +70,9 @@ class Behaviour:
     def predict(self, rng, y):
         if rng.random() < self.error_rate:
             return None
+        if self.flat:
+            # An unsure model: every score close to 0.5.
+            return min(max(rng.gauss(0.5, 0.04), 0.0), 1.0)
         # Score: informative with probability `quality`, else noise.
         if rng.random() < self.quality:
             s = rng.betavariate(6, 2) if y == 1 else rng.betavariate(2, 6)

@@ -160,6 +160,45 @@ class CanaryTest(unittest.TestCase):
         shares = [c for _, v, c in rep.served if v in (1, 2)]
         self.assertTrue(any(shares) and not all(shares))
 
+    def shadow(self, model, behaviour):
+        make_model(self.srv, model, 2)
+        name = model + "-live"
+        text = f"""
+name: {name}
+model: {model}
+strategy: shadow
+shadow: {{min_duration: 1s, min_requests: 150}}
+analysis:
+  interval: 200ms
+  min_samples: 100
+  metrics:
+    error_rate: {{max: 0.05}}
+    agreement: {{min: 0.8}}
+monitoring: {{report_interval: 300ms}}
+"""
+        kok(self.srv, "POST", "/deployments", {"spec": text})
+        rep = Replica(self.srv.port, name, {2: behaviour}, rps=300).start()
+        self.addCleanup(rep.stop)
+        self.srv.cli("deploy", "start", name, "--version", "2")
+        plan = kok(self.srv, "GET", f"/deployments/{name}/plan")
+        self.assertEqual((plan["mode"], plan["candidate"]["shadow"], plan["compare"]),
+                         ("shadow", True, True))
+        last = wait_rollout_end(self.srv, name)
+        # In shadow mode no caller was ever answered by the candidate.
+        self.assertFalse(any(c for _, _, c in rep.served))
+        return name, last
+
+    def test_shadow_good_candidate_promoted(self):
+        name, last = self.shadow("shad", Behaviour())
+        self.assertEqual(last["state"], "promoted", last)
+        self.assertEqual(alias(self.srv, "shad", "production"), 2)
+
+    def test_shadow_wrong_candidate_rolled_back(self):
+        name, last = self.shadow("shadw", Behaviour(invert=True))
+        self.assertEqual(last["state"], "rolled_back", last)
+        self.assertIn("agreement", last["reason"])
+        self.assertEqual(alias(self.srv, "shadw", "production"), 1)
+
     def test_manual_abort_and_promote(self):
         make_model(self.srv, "manual", 3)
         name = "manual-live"
