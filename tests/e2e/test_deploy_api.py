@@ -50,7 +50,8 @@ class ApiTest(unittest.TestCase):
             ("name: x\nmodel: m\nalerts:\n  - {kind: drift}\n  - {kind: drift}\n",
              "another rule is named 'drift'"),
             ("name: x\nmodel: m\nstable: canary\n", "must differ from the stable one"),
-            ("name: ../x\nmodel: m\n", "only letters, digits"),
+            ("name: a/x\nmodel: m\n", "only letters, digits"),
+            ("name: ../x\nmodel: m\n", "must not start with"),
             ("name: x\nmodel: &a m\n", "anchors"),
             ("name: [x\n", "YAML syntax error"),
         ]
