@@ -176,7 +176,7 @@ struct kiln_deploy_confusion {
     uint64_t dropped; /* labels not counted because the table was full */
 };
 
-#define KILN_DEPLOY_MAX_PAIRS 4096
+#define KILN_DEPLOY_MAX_PAIRS 1024
 #define KILN_DEPLOY_LABEL_MAX 200
 
 struct kiln_deploy_vstats {
@@ -207,8 +207,10 @@ void kiln_deploy_confusion_release(struct kiln_deploy_confusion *c);
 /* Labels counted. */
 uint64_t kiln_deploy_confusion_total(const struct kiln_deploy_confusion *c);
 /*
- * Accuracy, and precision and recall of `positive` (NULL: macro averages over the labels
- * that occur as actual labels; a label never predicted has precision 0). NaN when undefined.
+ * Accuracy, and precision and recall of `positive`, or with positive NULL their macro averages
+ * over every label seen, predicted or actual (scikit-learn's average='macro' with
+ * zero_division=0). NaN when undefined (no labels; for `positive`, never predicted or never
+ * actual).
  */
 void kiln_deploy_confusion_metrics(const struct kiln_deploy_confusion *c, const char *positive,
                                    double *accuracy /* OUT */, double *precision /* OUT */,

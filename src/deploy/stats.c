@@ -108,16 +108,18 @@ void kiln_deploy_confusion_metrics(const struct kiln_deploy_confusion *c, const 
         *recall = act > 0 ? (double)tp / (double)act : NAN;
         return;
     }
-    /* Macro averages over the labels that occur as actual labels (each counted once). */
-    for (size_t i = 0; i < c->n; i++) {
+    /* Macro averages over every label seen (predicted or actual), each once, with 0 for an
+     * undefined precision or recall (scikit-learn's average='macro', zero_division=0). */
+    for (size_t i = 0; i < 2 * c->n; i++) {
+        const char *label = i < c->n ? c->p[i].actual : c->p[i - c->n].pred;
         int seen = 0;
         for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(c->p[j].actual, c->p[i].actual) == 0;
+            seen = strcmp(j < c->n ? c->p[j].actual : c->p[j - c->n].pred, label) == 0;
         if (seen)
             continue;
-        label_counts(c, c->p[i].actual, &tp, &pred, &act);
+        label_counts(c, label, &tp, &pred, &act);
         psum += pred > 0 ? (double)tp / (double)pred : 0;
-        rsum += (double)tp / (double)act;
+        rsum += act > 0 ? (double)tp / (double)act : 0;
         nlabels++;
     }
     *precision = psum / (double)nlabels;
