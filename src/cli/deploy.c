@@ -79,9 +79,7 @@ int kiln_deploy_cli_call(struct kiln_http_client *c, const char *method, const c
     if (rc == KILN_OK && status != 200) {
         const char *code = json_string_value(json_object_get(*out, "error_code"));
         const char *msg = json_string_value(json_object_get(*out, "message"));
-        rc = status == 422 ? KILN_ECHECK
-             : code != NULL ? kiln_rc_from_mlflow_code(code)
-                            : KILN_EIO;
+        rc = status == 422 ? KILN_ECHECK : code != NULL ? kiln_rc_from_mlflow_code(code) : KILN_EIO;
         if (status == 404 && code == NULL)
             rc = KILN_ENOENDPOINT;
         kiln_err_set(err, rc, "%s", msg != NULL ? msg : "request failed");
@@ -96,8 +94,7 @@ int kiln_deploy_cli_call(struct kiln_http_client *c, const char *method, const c
 static int need_name(const struct kiln_strv *pos, const char *cmd)
 {
     if (pos->n < 2)
-        return kiln_cli_fail("deploy %s: give the deployment name (see 'kiln deploy --help')",
-                             cmd);
+        return kiln_cli_fail("deploy %s: give the deployment name (see 'kiln deploy --help')", cmd);
     if (pos->n > 2)
         return kiln_cli_fail("deploy %s: unexpected argument '%s'", cmd, pos->v[2]);
     return KILN_EXIT_OK;

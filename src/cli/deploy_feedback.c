@@ -43,8 +43,8 @@ static int add(json_t *labels, const char *id, size_t idlen, const char *label, 
     return KILN_OK;
 }
 
-static int from_file(struct kiln_http_client *c, const char *path, const char *file,
-                     json_t *labels, long long *matched, long long *pending, struct kiln_err *err)
+static int from_file(struct kiln_http_client *c, const char *path, const char *file, json_t *labels,
+                     long long *matched, long long *pending, struct kiln_err *err)
 {
     struct kiln_table_reader *r = NULL;
     const struct kiln_cell *cells;

@@ -56,7 +56,7 @@ static void path_of(char *out, size_t size, const char *name, const char *suffix
 
 static void print_analysis(const json_t *a)
 {
-    static const char *const head[] = { "METRIC", "VERDICT", "CANDIDATE", "STABLE",
+    static const char *const head[] = { "METRIC",  "VERDICT", "CANDIDATE", "STABLE",
                                         "SAMPLES", "RULE",    "DETAIL" };
     struct kiln_table *t = kiln_table_new(7, head);
     const json_t *m;
@@ -84,8 +84,8 @@ static void print_analysis(const json_t *a)
 
 static void print_replicas(const json_t *reps)
 {
-    static const char *const head[] = { "REPLICA", "PLAN", "CURRENT", "LAST REPORT", "GAPS",
-                                        "LONGEST GAP", "DRIFT" };
+    static const char *const head[] = { "REPLICA", "PLAN",        "CURRENT", "LAST REPORT",
+                                        "GAPS",    "LONGEST GAP", "DRIFT" };
     struct kiln_table *t;
     const json_t *r;
     size_t i;
@@ -135,8 +135,7 @@ static void print_alert_states(const json_t *alerts)
     {
         char since[32];
         const char *cells[5] = { jstr(a, "rule"), jstr(a, "kind"), jstr(a, "state"),
-                                 when(jint(a, "since"), since, sizeof(since)),
-                                 jstr(a, "summary") };
+                                 when(jint(a, "since"), since, sizeof(since)), jstr(a, "summary") };
         kiln_table_add(t, cells);
     }
     kiln_table_print(t, stdout);
@@ -167,8 +166,7 @@ void kiln_deploy_cli_print_status(const json_t *d)
     char buf[64];
     st = json_object_get(envs, "stable");
     ca = json_object_get(envs, "candidate");
-    printf("deployment   %s: %s (model %s)\n", jstr(d, "name"), jstr(d, "state"),
-           jstr(d, "model"));
+    printf("deployment   %s: %s (model %s)\n", jstr(d, "name"), jstr(d, "state"), jstr(d, "model"));
     if (json_is_string(json_object_get(d, "message")))
         printf("message      %s\n", jstr(d, "message"));
     printf("stable       %s = %s\n", jstr(st, "name"),
@@ -240,7 +238,7 @@ int kiln_deploy_cli_status(struct kiln_http_client *c, const char *name,
 
 int kiln_deploy_cli_list(struct kiln_http_client *c, const struct deploy_opts *o)
 {
-    static const char *const head[] = { "NAME", "MODEL",  "STATE",    "STABLE",
+    static const char *const head[] = { "NAME",      "MODEL",   "STATE",    "STABLE",
                                         "CANDIDATE", "TRAFFIC", "REPLICAS", "ALERTS" };
     struct kiln_table *t;
     const json_t *d;
@@ -273,8 +271,9 @@ int kiln_deploy_cli_list(struct kiln_http_client *c, const struct deploy_opts *o
         snprintf(reps, sizeof(reps), "%lld", jint(d, "replicas"));
         snprintf(al, sizeof(al), "%lld", jint(d, "firing_alerts"));
         {
-            const char *cells[8] = { jstr(d, "name"), jstr(d, "model"), jstr(d, "state"), s,
-                                     ca, tr, reps, al };
+            const char *cells[8] = {
+                jstr(d, "name"), jstr(d, "model"), jstr(d, "state"), s, ca, tr, reps, al
+            };
             kiln_table_add(t, cells);
         }
     }
@@ -310,7 +309,7 @@ int kiln_deploy_cli_wait(struct kiln_http_client *c, const char *name, const str
             else
                 printf("deployment %s has had no rollout\n", name);
             rc = json_is_object(lr) && strcmp(state, "promoted") != 0 ? KILN_EXIT_FAIL
-                                                                       : KILN_EXIT_OK;
+                                                                      : KILN_EXIT_OK;
             json_decref(out);
             return rc;
         }
@@ -325,8 +324,8 @@ int kiln_deploy_cli_wait(struct kiln_http_client *c, const char *name, const str
 int kiln_deploy_cli_history(struct kiln_http_client *c, const char *name,
                             const struct deploy_opts *o)
 {
-    static const char *const head[] = { "ROLLOUT", "VERSION", "AGAINST", "STATE", "STEP",
-                                        "STARTED", "ENDED", "REASON" };
+    static const char *const head[] = { "ROLLOUT", "VERSION", "AGAINST", "STATE",
+                                        "STEP",    "STARTED", "ENDED",   "REASON" };
     struct kiln_table *t;
     const json_t *r;
     json_t *out;
@@ -384,8 +383,8 @@ int kiln_deploy_cli_history(struct kiln_http_client *c, const char *name,
 int kiln_deploy_cli_alerts(struct kiln_http_client *c, const char *name,
                            const struct deploy_opts *o)
 {
-    static const char *const head[] = { "ID", "DEPLOYMENT", "RULE", "STATE", "FIRED",
-                                        "RESOLVED", "SUMMARY" };
+    static const char *const head[] = { "ID",    "DEPLOYMENT", "RULE",   "STATE",
+                                        "FIRED", "RESOLVED",   "SUMMARY" };
     struct kiln_table *t;
     const json_t *a;
     json_t *out;

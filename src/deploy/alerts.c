@@ -44,8 +44,9 @@ static int cond_drift(const struct dp_dep *dep, const struct kiln_alert_rule *a,
             r->drift_rows < (uint64_t)a->min_samples)
             continue;
         judged = 1;
-        drifted = isnan(a->drift_share) ? r->drift_dataset
-                                        : !isnan(r->drift_share) && r->drift_share >= a->drift_share;
+        drifted = isnan(a->drift_share)
+                      ? r->drift_dataset
+                      : !isnan(r->drift_share) && r->drift_share >= a->drift_share;
         if (drifted && (!any || r->drift_share > e->value)) {
             any = 1;
             e->value = r->drift_share;
@@ -131,8 +132,10 @@ static int cond_window(const struct dp_dep *dep, const struct kiln_alert_rule *a
         kiln_jsonw_double_or_null(w, prec);
         kiln_jsonw_key(w, "recall");
         kiln_jsonw_double_or_null(w, rec);
-        snprintf(e->summary, sizeof(e->summary), "quality drop: accuracy %.3g, precision %.3g, "
-                 "recall %.3g", acc, prec, rec);
+        snprintf(e->summary, sizeof(e->summary),
+                 "quality drop: accuracy %.3g, precision %.3g, "
+                 "recall %.3g",
+                 acc, prec, rec);
         return bad;
     case KILN_ALERT_NO_TRAFFIC:
         if (dep->replicas == NULL || now - dep->created_ms < a->window_ms)
@@ -241,9 +244,8 @@ static void fire(struct kiln_deploy *d, struct dp_dep *dep, const struct kiln_al
                         "INSERT INTO deploy_alerts (deployment, rule, kind, severity, state, "
                         "fired_time, value, summary, evidence, pipeline_runs) VALUES (?, ?, ?, ?, "
                         "'firing', ?, ?, ?, ?, ?) RETURNING alert_id",
-                        "ttttidttt", dep->name, a->name, kiln_alert_kind_name(a->kind),
-                        a->severity, now, isnan(e->value) ? 0.0 : e->value, e->summary,
-                        e->ev.buf, runs);
+                        "ttttidttt", dep->name, a->name, kiln_alert_kind_name(a->kind), a->severity,
+                        now, isnan(e->value) ? 0.0 : e->value, e->summary, e->ev.buf, runs);
         if (rc == KILN_OK) {
             rc = kiln_stmt_step(stmt, &err);
             if (rc == KILN_STMT_ROW)

@@ -200,13 +200,13 @@ static int doomed(const struct kiln_deploy_spec *spec, const struct kiln_deploy_
     r->verdict = KILN_VERDICT_FAIL;
     snprintf(r->detail, sizeof(r->detail),
              "%llu %s in the first %llu samples: the rate over %llu samples cannot meet %s %.6g",
-             (unsigned long long)bad, what, (unsigned long long)r->samples,
-             (unsigned long long)min, m == KILN_DM_ERROR_RATE ? "<=" : ">=",
-             m == KILN_DM_ERROR_RATE ? k->max : k->min);
+             (unsigned long long)bad, what, (unsigned long long)r->samples, (unsigned long long)min,
+             m == KILN_DM_ERROR_RATE ? "<=" : ">=", m == KILN_DM_ERROR_RATE ? k->max : k->min);
     return 1;
 }
 
-int kiln_deploy_analyze(const struct kiln_deploy_spec *spec, const struct kiln_deploy_vstats *stable,
+int kiln_deploy_analyze(const struct kiln_deploy_spec *spec,
+                        const struct kiln_deploy_vstats *stable,
                         const struct kiln_deploy_vstats *candidate,
                         const struct kiln_deploy_vstats *stable_total,
                         struct kiln_deploy_analysis *out)

@@ -5,14 +5,13 @@
  *   GET    /deployments                       list
  *   GET    /deployments/{name}                status: plan, rollout, analysis, replicas, alerts
  *   DELETE /deployments/{name}                delete (answers parked plan polls)
- *   GET    /deployments/{name}/plan           the plan (?after=GEN&wait=S long-polls for a newer one)
- *   POST   /deployments/{name}/reports        a replica's report
- *   POST   /deployments/{name}/feedback       labels {labels: [{request_id, label}]}
- *   POST   /deployments/{name}/start          move the candidate alias {version, reason?}
- *   POST   /deployments/{name}/abort          roll back now {reason?}
- *   POST   /deployments/{name}/promote        promote now, skipping the remaining steps {reason?}
- *   GET    /deployments/{name}/history        rollouts (?rollout=ID adds its analyses)
- *   GET    /deployments/{name}/alerts         alerts (?state=firing)
+ *   GET    /deployments/{name}/plan           the plan (?after=GEN&wait=S long-polls for a newer
+ * one) POST   /deployments/{name}/reports        a replica's report POST
+ * /deployments/{name}/feedback       labels {labels: [{request_id, label}]} POST
+ * /deployments/{name}/start          move the candidate alias {version, reason?} POST
+ * /deployments/{name}/abort          roll back now {reason?} POST   /deployments/{name}/promote
+ * promote now, skipping the remaining steps {reason?} GET    /deployments/{name}/history rollouts
+ * (?rollout=ID adds its analyses) GET    /deployments/{name}/alerts         alerts (?state=firing)
  *   GET    /alerts                            alerts of every deployment (?state=firing)
  *
  * Handlers run on HTTP worker threads and take the controller's `mu` for the short time they
@@ -68,7 +67,8 @@ static int status_answer(struct kiln_deploy *d, const struct dp_dep *dep,
     return kiln_api_json_end(&w, err);
 }
 
-/* ---- apply ------------------------------------------------------------------------------------ */
+/* ---- apply ------------------------------------------------------------------------------------
+ */
 
 /* Moves the new spec into an existing deployment, keeping its state. */
 static int replace_spec(struct dp_dep *dep, struct kiln_arena *arena, struct kiln_deploy_spec *s)
@@ -93,7 +93,7 @@ static int replace_spec(struct dp_dep *dep, struct kiln_arena *arena, struct kil
 }
 
 int dp_api_apply(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
-                   struct kiln_err *err)
+                 struct kiln_err *err)
 {
     struct kiln_deploy *d = controller(app, err);
     struct kiln_arena *arena = NULL;
@@ -168,10 +168,11 @@ int dp_api_apply(void *app, struct kiln_http_req *req, struct kiln_http_resp *re
     return rc;
 }
 
-/* ---- reads -------------------------------------------------------------------------------------- */
+/* ---- reads --------------------------------------------------------------------------------------
+ */
 
 int dp_api_list(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
-                  struct kiln_err *err)
+                struct kiln_err *err)
 {
     struct kiln_deploy *d = controller(app, err);
     struct kiln_jsonw w;
@@ -194,7 +195,7 @@ int dp_api_list(void *app, struct kiln_http_req *req, struct kiln_http_resp *res
 }
 
 int dp_api_get(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
-                 struct kiln_err *err)
+               struct kiln_err *err)
 {
     struct kiln_deploy *d = controller(app, err);
     const char *name = kiln_http_param(req, "name");
@@ -210,7 +211,7 @@ int dp_api_get(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp
 }
 
 int dp_api_delete(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
-                    struct kiln_err *err)
+                  struct kiln_err *err)
 {
     struct kiln_deploy *d = controller(app, err);
     const char *name = kiln_http_param(req, "name");
@@ -264,7 +265,7 @@ static void parked(void *arg, struct kiln_http_req *req)
 }
 
 int dp_api_plan(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
-                  struct kiln_err *err)
+                struct kiln_err *err)
 {
     struct kiln_deploy *d = controller(app, err);
     const char *name = kiln_http_param(req, "name"), *a = kiln_http_query(req, "after");
@@ -278,10 +279,9 @@ int dp_api_plan(void *app, struct kiln_http_req *req, struct kiln_http_resp *res
         return KILN_EUNAVAIL;
     if (a != NULL && kiln_parse_int64(a, strlen(a), &after) != KILN_OK)
         return kiln_err_set(err, KILN_EINVAL, "after: expected a plan generation, not '%s'", a);
-    if (ws != NULL && (kiln_parse_int64(ws, strlen(ws), &wait) != KILN_OK || wait < 0 ||
-                       wait > MAX_WAIT_S))
-        return kiln_err_set(err, KILN_EINVAL, "wait must be between 0 and %d seconds",
-                            MAX_WAIT_S);
+    if (ws != NULL &&
+        (kiln_parse_int64(ws, strlen(ws), &wait) != KILN_OK || wait < 0 || wait > MAX_WAIT_S))
+        return kiln_err_set(err, KILN_EINVAL, "wait must be between 0 and %d seconds", MAX_WAIT_S);
     deadline = kiln_mono_ns() / 1000000 + wait * 1000;
     p = kiln_arena_calloc(req->arena, 1, sizeof(*p));
     if (p == NULL || (p->name = kiln_arena_strdup(req->arena, name)) == NULL)
@@ -317,7 +317,7 @@ int dp_api_plan(void *app, struct kiln_http_req *req, struct kiln_http_resp *res
 /* ---- reports and feedback ------------------------------------------------------------------- */
 
 int dp_api_report(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
-                    struct kiln_err *err)
+                  struct kiln_err *err)
 {
     struct kiln_deploy *d = controller(app, err);
     const char *name = kiln_http_param(req, "name");
@@ -372,7 +372,7 @@ static int read_label(const json_t *e, size_t i, const char **id, const char **l
 }
 
 int dp_api_feedback(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
-                      struct kiln_err *err)
+                    struct kiln_err *err)
 {
     struct kiln_deploy *d = controller(app, err);
     const char *name = kiln_http_param(req, "name"), *id, *label;

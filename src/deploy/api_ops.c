@@ -119,8 +119,8 @@ static int h_start(void *app, struct kiln_http_req *req, struct kiln_http_resp *
     if (dep->ro != NULL) {
         pthread_mutex_unlock(&d->mu);
         return kiln_err_set(err, KILN_ESTATE,
-                            "deployment '%s' is rolling out v%lld: abort or promote it first",
-                            name, (long long)dep->ro->candidate);
+                            "deployment '%s' is rolling out v%lld: abort or promote it first", name,
+                            (long long)dep->ro->candidate);
     }
     snprintf(model, sizeof(model), "%s", dep->spec->model);
     snprintf(env, sizeof(env), "%s", dep->spec->candidate_env);

@@ -118,7 +118,8 @@ static int64_t last_move(struct kiln_deploy *d, struct kiln_arena *arena, const 
     return m[0].id;
 }
 
-/* ---- ending a rollout ------------------------------------------------------------------------- */
+/* ---- ending a rollout -------------------------------------------------------------------------
+ */
 
 struct end_ctx {
     const struct dp_dep *dep;
@@ -181,8 +182,7 @@ static void finish(struct dp_dep *dep)
     dep->ro = NULL;
 }
 
-static int set_alias_result(struct kiln_deploy *d, int64_t rollout, int64_t t,
-                            const char *error)
+static int set_alias_result(struct kiln_deploy *d, int64_t rollout, int64_t t, const char *error)
 {
     struct kiln_tx *tx;
     struct kiln_err err = { 0 };
@@ -271,8 +271,8 @@ int dp_promote(struct kiln_deploy *d, struct dp_dep *dep, const char *reason, co
     arena = kiln_arena_new(0);
     if (arena == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-    rc = kiln_promote(d->cfg.registry, arena, dep->spec->model, cand, dep->spec->stable_env,
-                      reason, user != NULL ? user : d->user, dep->ro->stable, &pr, &perr);
+    rc = kiln_promote(d->cfg.registry, arena, dep->spec->model, cand, dep->spec->stable_env, reason,
+                      user != NULL ? user : d->user, dep->ro->stable, &pr, &perr);
     kiln_arena_free(arena);
     if (rc == KILN_ECHECK) {
         /* The stable environment's gates refused: the candidate does not go further. */
@@ -296,7 +296,8 @@ int dp_promote(struct kiln_deploy *d, struct dp_dep *dep, const char *reason, co
     return KILN_OK;
 }
 
-/* ---- starting and advancing -------------------------------------------------------------------- */
+/* ---- starting and advancing --------------------------------------------------------------------
+ */
 
 static void start_rollout(struct kiln_deploy *d, struct dp_dep *dep, int64_t now)
 {
@@ -368,8 +369,7 @@ static void check(struct kiln_deploy *d, struct dp_dep *dep, int64_t now)
     int held, enough, rc;
 
     ro->last_check_ms = now;
-    if (kiln_deploy_analyze(s, &ro->step_stable, &ro->step_cand, &ro->total_stable, &a) !=
-        KILN_OK)
+    if (kiln_deploy_analyze(s, &ro->step_stable, &ro->step_cand, &ro->total_stable, &a) != KILN_OK)
         return;
     held = elapsed >= step->min_duration_ms;
     enough = ro->step_cand.requests >= (uint64_t)step->min_requests;
@@ -390,8 +390,7 @@ static void check(struct kiln_deploy *d, struct dp_dep *dep, int64_t now)
     ro->last_analysis = kiln_buf_detach(&b, NULL);
     kiln_buf_release(&b);
     snprintf(prev, sizeof(prev), "%s", ro->last_verdict);
-    snprintf(ro->last_verdict, sizeof(ro->last_verdict), "%s",
-             kiln_deploy_verdict_name(a.verdict));
+    snprintf(ro->last_verdict, sizeof(ro->last_verdict), "%s", kiln_deploy_verdict_name(a.verdict));
     kiln_deploy_analysis_summary(&a, summary, sizeof(summary));
 
     if (a.verdict == KILN_VERDICT_FAIL) {
@@ -428,8 +427,7 @@ static void check(struct kiln_deploy *d, struct dp_dep *dep, int64_t now)
             snprintf(reason, sizeof(reason), "analysis failed at step %zu: %s", ro->step + 1,
                      summary);
         else
-            snprintf(reason, sizeof(reason), "analysis inconclusive at step %zu: %s",
-                     ro->step + 1,
+            snprintf(reason, sizeof(reason), "analysis inconclusive at step %zu: %s", ro->step + 1,
                      summary[0] != '\0' ? summary : "not enough requests in the step");
         rc = dp_rollback(d, dep, "rolled_back", reason, ro->last_analysis, now, NULL, &err);
         if (rc != KILN_OK)
@@ -447,7 +445,8 @@ static void check(struct kiln_deploy *d, struct dp_dep *dep, int64_t now)
     }
 }
 
-/* ---- reconcile ------------------------------------------------------------------------------------ */
+/* ---- reconcile
+ * ------------------------------------------------------------------------------------ */
 
 int dp_read_envs(struct kiln_deploy *d, struct dp_dep *dep)
 {
@@ -501,23 +500,24 @@ void dp_reconcile(struct kiln_deploy *d, struct dp_dep *dep, int64_t now)
         return;
     }
     if (dep->env_stable == ro->candidate) {
-        if (end_rollout(d, dep, "promoted", "the candidate was promoted outside the deployment",
-                        0, NULL, &off, &err) == KILN_OK)
+        if (end_rollout(d, dep, "promoted", "the candidate was promoted outside the deployment", 0,
+                        NULL, &off, &err) == KILN_OK)
             finish(dep);
         return;
     }
     if (dep->env_stable != ro->stable || dep->env_candidate != ro->candidate) {
         if (end_rollout(d, dep, "superseded",
-                        "the environments moved outside the deployment during the rollout", 0,
-                        NULL, &off, &err) == KILN_OK) {
+                        "the environments moved outside the deployment during the rollout", 0, NULL,
+                        &off, &err) == KILN_OK) {
             struct kiln_arena *arena = kiln_arena_new(0);
             if (arena != NULL) {
-                dep->ended_move_id = last_move(d, arena, dep->spec->model, dep->spec->candidate_env);
+                dep->ended_move_id =
+                    last_move(d, arena, dep->spec->model, dep->spec->candidate_env);
                 kiln_arena_free(arena);
             }
             dep->ended_candidate = 0; /* a new candidate gets its rollout */
-            emit(d, dep, KILN_EV_DEPLOY_ENDED, ro->candidate, dep->spec->candidate_env, NULL,
-                 NULL, NULL);
+            emit(d, dep, KILN_EV_DEPLOY_ENDED, ro->candidate, dep->spec->candidate_env, NULL, NULL,
+                 NULL);
             finish(dep);
         }
         return;
@@ -526,7 +526,8 @@ void dp_reconcile(struct kiln_deploy *d, struct dp_dep *dep, int64_t now)
         check(d, dep, now);
 }
 
-/* ---- the thread -------------------------------------------------------------------------------- */
+/* ---- the thread --------------------------------------------------------------------------------
+ */
 
 static void *controller_main(void *arg)
 {

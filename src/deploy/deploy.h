@@ -84,12 +84,12 @@ enum kiln_deploy_inconclusive {
 };
 
 enum kiln_alert_kind {
-    KILN_ALERT_DRIFT = 0,      /* a replica's drift window against the training profile */
-    KILN_ALERT_CONFIDENCE,     /* low prediction confidence */
-    KILN_ALERT_LATENCY,        /* p99 latency */
-    KILN_ALERT_ERRORS,         /* error rate */
-    KILN_ALERT_QUALITY,        /* accuracy / precision / recall from feedback */
-    KILN_ALERT_NO_TRAFFIC,     /* no request in the window */
+    KILN_ALERT_DRIFT = 0,  /* a replica's drift window against the training profile */
+    KILN_ALERT_CONFIDENCE, /* low prediction confidence */
+    KILN_ALERT_LATENCY,    /* p99 latency */
+    KILN_ALERT_ERRORS,     /* error rate */
+    KILN_ALERT_QUALITY,    /* accuracy / precision / recall from feedback */
+    KILN_ALERT_NO_TRAFFIC, /* no request in the window */
     KILN_ALERT_KIND_COUNT
 };
 
@@ -117,9 +117,9 @@ struct kiln_alert_rule {
 struct kiln_deploy_spec {
     const char *name;
     const char *model;
-    const char *stable_env;    /* default "production" */
-    const char *candidate_env; /* default "canary" */
-    const char *strategy;      /* "canary" or "shadow" */
+    const char *stable_env;         /* default "production" */
+    const char *candidate_env;      /* default "canary" */
+    const char *strategy;           /* "canary" or "shadow" */
     struct kiln_deploy_step *steps; /* a shadow step first for the shadow strategy */
     size_t nsteps;
     const char *sticky_key; /* request header whose value pins a caller to a version */
@@ -154,9 +154,8 @@ struct kiln_deploy_spec {
  * messages. Every problem is KILN_EINVAL "FILE:LINE:COL: where: reason"; unknown keys are
  * refused. Defaults are filled in. OUT: *out and every string it points to, from `arena`.
  */
-int kiln_deploy_spec_parse(const char *text, size_t len, const char *file,
-                           struct kiln_arena *arena, struct kiln_deploy_spec **out /* OUT */,
-                           struct kiln_err *err);
+int kiln_deploy_spec_parse(const char *text, size_t len, const char *file, struct kiln_arena *arena,
+                           struct kiln_deploy_spec **out /* OUT */, struct kiln_err *err);
 /* Writes the parsed spec (defaults included) as a JSON object. */
 void kiln_deploy_spec_write(struct kiln_jsonw *w, const struct kiln_deploy_spec *s);
 /* A deployment name: 1..100 of [A-Za-z0-9_.-], not starting with '.' or '-'. */
@@ -181,11 +180,11 @@ struct kiln_deploy_confusion {
 
 struct kiln_deploy_vstats {
     int64_t version;
-    uint64_t requests; /* requests this version answered (or, in shadow, was sent) */
-    uint64_t errors;   /* of which failed on the server's side (not the client's) */
-    uint64_t rows;     /* rows predicted */
-    uint64_t compared; /* rows also predicted by the other version (agreement) */
-    uint64_t agreed;   /* of which both gave the same label (or values within 1e-6) */
+    uint64_t requests;           /* requests this version answered (or, in shadow, was sent) */
+    uint64_t errors;             /* of which failed on the server's side (not the client's) */
+    uint64_t rows;               /* rows predicted */
+    uint64_t compared;           /* rows also predicted by the other version (agreement) */
+    uint64_t agreed;             /* of which both gave the same label (or values within 1e-6) */
     struct kiln_hist latency_us; /* per request, microseconds */
     struct kiln_hist scores;     /* per row: p(positive) for binary, top probability for
                                     multi-class, the value for regressors */
@@ -201,8 +200,8 @@ void kiln_deploy_vstats_reset(struct kiln_deploy_vstats *v);
  * merged: callers treat it as lost data, not corruption). */
 int kiln_deploy_vstats_merge(struct kiln_deploy_vstats *dst, const struct kiln_deploy_vstats *src);
 /* Adds n feedback labels (pred, actual). KILN_EINVAL for labels over the limit. */
-int kiln_deploy_confusion_add(struct kiln_deploy_confusion *c, const char *pred,
-                              const char *actual, uint64_t n);
+int kiln_deploy_confusion_add(struct kiln_deploy_confusion *c, const char *pred, const char *actual,
+                              uint64_t n);
 void kiln_deploy_confusion_release(struct kiln_deploy_confusion *c);
 /* Labels counted. */
 uint64_t kiln_deploy_confusion_total(const struct kiln_deploy_confusion *c);
@@ -255,7 +254,8 @@ struct kiln_deploy_analysis {
  * whole rollout, used as the baseline when `stable` has fewer than the minimum samples (a step
  * at 100%). A metric whose samples are below its minimum is inconclusive. KILN_ENOMEM.
  */
-int kiln_deploy_analyze(const struct kiln_deploy_spec *spec, const struct kiln_deploy_vstats *stable,
+int kiln_deploy_analyze(const struct kiln_deploy_spec *spec,
+                        const struct kiln_deploy_vstats *stable,
                         const struct kiln_deploy_vstats *candidate,
                         const struct kiln_deploy_vstats *stable_total,
                         struct kiln_deploy_analysis *out /* OUT */);
@@ -290,13 +290,13 @@ struct kiln_deploy_drift_obs {
 };
 
 struct kiln_deploy_report {
-    char *replica;            /* stable replica name */
-    char *boot;               /* this process's instance id (seq restarts with a new boot) */
-    int64_t seq;              /* increasing per boot; a report seen already is ignored */
-    int64_t generation;       /* plan generation the replica was serving */
-    int64_t interval_ms;      /* time the counters cover */
-    int64_t gap_ms;           /* longest time without the control plane since the last report */
-    int64_t gap_generation;   /* plan generation served during that gap */
+    char *replica;          /* stable replica name */
+    char *boot;             /* this process's instance id (seq restarts with a new boot) */
+    int64_t seq;            /* increasing per boot; a report seen already is ignored */
+    int64_t generation;     /* plan generation the replica was serving */
+    int64_t interval_ms;    /* time the counters cover */
+    int64_t gap_ms;         /* longest time without the control plane since the last report */
+    int64_t gap_generation; /* plan generation served during that gap */
     struct kiln_deploy_vstats *versions;
     size_t nversions;
     struct kiln_deploy_prediction *predictions;
@@ -314,8 +314,8 @@ struct kiln_deploy_report {
  * wrong type or value is KILN_EINVAL naming the field ("versions[1].scores.b[3]: ..."), bad
  * JSON is KILN_EPARSE with line and column. OUT: *out (kiln_deploy_report_free).
  */
-int kiln_deploy_report_parse(const char *body, size_t len, struct kiln_deploy_report **out /* OUT */,
-                             struct kiln_err *err);
+int kiln_deploy_report_parse(const char *body, size_t len,
+                             struct kiln_deploy_report **out /* OUT */, struct kiln_err *err);
 void kiln_deploy_report_free(struct kiln_deploy_report *r);
 /* Writes a report in the wire form (replicas and tests). */
 void kiln_deploy_report_write(struct kiln_jsonw *w, const struct kiln_deploy_report *r);
@@ -339,11 +339,11 @@ struct kiln_router;
 struct kiln_deploy;
 
 struct kiln_deploy_config {
-    struct kiln_store *store;       /* borrowed */
-    struct kiln_registry *registry; /* borrowed */
+    struct kiln_store *store;        /* borrowed */
+    struct kiln_registry *registry;  /* borrowed */
     struct kiln_pl_sched *pipelines; /* borrowed, may be NULL: drift triggers only record */
-    int64_t tick_ms;                /* controller tick (0: 100 ms) */
-    const char *user;               /* recorded as the actor of automatic moves (0: kiln-deploy) */
+    int64_t tick_ms;                 /* controller tick (0: 100 ms) */
+    const char *user;                /* recorded as the actor of automatic moves (0: kiln-deploy) */
 };
 
 /*

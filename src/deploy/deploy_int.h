@@ -26,7 +26,7 @@ struct dp_yn {
     int line, col;
     const char *s; /* scalars: the text ("" otherwise) */
     size_t len;
-    int plain;          /* an unquoted scalar without a !!str tag */
+    int plain;           /* an unquoted scalar without a !!str tag */
     struct dp_yn **kids; /* sequence items; mapping key, value, key, value, ... */
     size_t n;
 };
@@ -56,11 +56,11 @@ struct dp_replica {
     int64_t generation; /* plan generation it served */
     int64_t first_ms, last_ms;
     int64_t reports;
-    int64_t gaps;                       /* reports that carried a gap */
-    int64_t last_gap_ms, max_gap_ms;    /* lengths of the last and the longest gap */
-    int64_t gap_reported_ms;            /* when the last gap was reported */
-    int64_t gap_generation;             /* plan served during the last gap */
-    int has_drift;                      /* the replica's latest drift window */
+    int64_t gaps;                    /* reports that carried a gap */
+    int64_t last_gap_ms, max_gap_ms; /* lengths of the last and the longest gap */
+    int64_t gap_reported_ms;         /* when the last gap was reported */
+    int64_t gap_generation;          /* plan served during the last gap */
+    int has_drift;                   /* the replica's latest drift window */
     int64_t drift_ms, drift_version;
     uint64_t drift_rows;
     int drift_dataset;
@@ -80,7 +80,7 @@ struct dp_rollout {
     struct kiln_deploy_vstats step_stable, step_cand, total_stable, total_cand;
     char *last_analysis; /* JSON of the last analysis */
     char last_verdict[16];
-    char message[200]; /* what the rollout waits for, for status */
+    char message[200];   /* what the rollout waits for, for status */
     int64_t recorded_ms; /* last analysis written to the store */
 };
 
@@ -275,7 +275,8 @@ int dp_api_report(void *app, struct kiln_http_req *req, struct kiln_http_resp *r
 int dp_api_feedback(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                     struct kiln_err *err);
 
-/* ---- alerts.c ---------------------------------------------------------------------------------- */
+/* ---- alerts.c ----------------------------------------------------------------------------------
+ */
 
 void dp_alerts_eval(struct kiln_deploy *d, struct dp_dep *dep, int64_t now_ms);
 /* Restores firing alerts after a restart (mu held). */

@@ -128,8 +128,8 @@ static void plan_fields(struct dp_dep *dep)
     if (dep->plan_json == NULL ||
         kiln_json_parse_object(dep->plan_json, strlen(dep->plan_json), 0, &doc, NULL) != KILN_OK)
         return;
-    dep->plan_stable = json_integer_value(json_object_get(json_object_get(doc, "stable"),
-                                                          "version"));
+    dep->plan_stable =
+        json_integer_value(json_object_get(json_object_get(doc, "stable"), "version"));
     c = json_object_get(doc, "candidate");
     dep->plan_candidate = json_integer_value(json_object_get(c, "version"));
     dep->plan_weight = json_number_value(json_object_get(c, "weight"));
@@ -174,8 +174,8 @@ static int load_rollout(struct kiln_deploy *d, struct dp_dep *dep, struct kiln_e
                 rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
             if (rc >= 0 && read_stats(ro, stats, err) != KILN_OK) {
                 /* A damaged checkpoint loses the statistics, not the rollout. */
-                kiln_log_warn("deployment %s: rollout %lld: statistics not restored: %s",
-                              dep->name, (long long)ro->id, err != NULL ? err->msg : "");
+                kiln_log_warn("deployment %s: rollout %lld: statistics not restored: %s", dep->name,
+                              (long long)ro->id, err != NULL ? err->msg : "");
                 kiln_err_clear(err);
             }
             ro->last_check_ms = kiln_now_ms();
@@ -189,9 +189,8 @@ static int load_rollout(struct kiln_deploy *d, struct dp_dep *dep, struct kiln_e
     }
     dep->ro = ro;
     if (ro != NULL)
-        kiln_log_info("deployment %s: resuming rollout %lld of v%lld (step %zu of %zu)",
-                      dep->name, (long long)ro->id, (long long)ro->candidate, ro->step + 1,
-                      dep->spec->nsteps);
+        kiln_log_info("deployment %s: resuming rollout %lld of v%lld (step %zu of %zu)", dep->name,
+                      (long long)ro->id, (long long)ro->candidate, ro->step + 1, dep->spec->nsteps);
     return KILN_OK;
 }
 
@@ -258,7 +257,8 @@ int dp_store_load(struct kiln_deploy *d, struct kiln_err *err)
     return rc;
 }
 
-/* ---- writes ----------------------------------------------------------------------------------- */
+/* ---- writes -----------------------------------------------------------------------------------
+ */
 
 struct put_ctx {
     const struct dp_dep *dep;
@@ -380,11 +380,12 @@ struct analysis_ctx {
 static int analysis_work(struct kiln_tx *tx, void *arg, struct kiln_err *err)
 {
     struct analysis_ctx *p = arg;
-    return dp_exec(tx, err,
-                   "INSERT INTO deploy_analyses (rollout_id, time, step, verdict, decision, report) "
-                   "VALUES (?, ?, ?, ?, ?, ?)",
-                   "iiittt", p->ro->id, kiln_now_ms(), (int64_t)p->ro->step, p->verdict,
-                   p->decision, p->report);
+    return dp_exec(
+        tx, err,
+        "INSERT INTO deploy_analyses (rollout_id, time, step, verdict, decision, report) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        "iiittt", p->ro->id, kiln_now_ms(), (int64_t)p->ro->step, p->verdict, p->decision,
+        p->report);
 }
 
 int dp_store_analysis(struct kiln_deploy *d, const struct dp_rollout *ro, const char *verdict,

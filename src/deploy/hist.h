@@ -29,7 +29,8 @@
 #define KILN_HIST_SUB 32
 #define KILN_HIST_EMIN (-32)
 #define KILN_HIST_EMAX 31
-#define KILN_HIST_KEY_MAX (1 + (KILN_HIST_EMAX - KILN_HIST_EMIN) * KILN_HIST_SUB + KILN_HIST_SUB - 1)
+#define KILN_HIST_KEY_MAX \
+    (1 + (KILN_HIST_EMAX - KILN_HIST_EMIN) * KILN_HIST_SUB + KILN_HIST_SUB - 1)
 /* Most buckets a wire histogram may carry (every key of both signs plus zero). */
 #define KILN_HIST_MAX_BUCKETS (2 * KILN_HIST_KEY_MAX + 1)
 

@@ -34,8 +34,7 @@ struct dp_bucket *dp_bucket_at(struct dp_dep *dep, int64_t now_ms)
     return b;
 }
 
-int dp_window(struct dp_dep *dep, int64_t now_ms, int64_t window_ms,
-              struct kiln_deploy_vstats *out)
+int dp_window(struct dp_dep *dep, int64_t now_ms, int64_t window_ms, struct kiln_deploy_vstats *out)
 {
     for (size_t i = 0; i < dep->nring; i++) {
         const struct dp_bucket *b = &dep->ring[i];
@@ -147,10 +146,11 @@ static int insert(struct dp_fb_table *t, const char *id, const char *label, int6
     return KILN_OK;
 }
 
-/* ---- counting ---------------------------------------------------------------------------------- */
+/* ---- counting ----------------------------------------------------------------------------------
+ */
 
-static int count_feedback(struct dp_dep *dep, int64_t version, const char *pred,
-                          const char *actual, int64_t now)
+static int count_feedback(struct dp_dep *dep, int64_t version, const char *pred, const char *actual,
+                          int64_t now)
 {
     struct dp_bucket *b = dp_bucket_at(dep, now);
     struct dp_rollout *ro = dep->ro;
@@ -167,8 +167,7 @@ static int count_feedback(struct dp_dep *dep, int64_t version, const char *pred,
     return rc;
 }
 
-int dp_feedback(struct dp_dep *dep, const char *id, const char *label, int64_t now_ms,
-                int *matched)
+int dp_feedback(struct dp_dep *dep, const char *id, const char *label, int64_t now_ms, int *matched)
 {
     struct dp_fb_entry *e = lookup(&dep->preds, id);
     int rc;
@@ -188,8 +187,7 @@ int dp_feedback(struct dp_dep *dep, const char *id, const char *label, int64_t n
     return rc;
 }
 
-static int add_prediction(struct dp_dep *dep, const struct kiln_deploy_prediction *p,
-                          int64_t now)
+static int add_prediction(struct dp_dep *dep, const struct kiln_deploy_prediction *p, int64_t now)
 {
     struct dp_fb_entry *e = lookup(&dep->pending, p->id);
     if (e != NULL) {

@@ -44,8 +44,8 @@ static int oom(struct kiln_err *err)
 }
 
 /* A string field of at most max bytes; required ones must be non-empty. */
-static int str_field(const json_t *obj, const char *key, const char *what, int required,
-                     size_t max, char **out, struct kiln_err *err)
+static int str_field(const json_t *obj, const char *key, const char *what, int required, size_t max,
+                     char **out, struct kiln_err *err)
 {
     const json_t *v = json_object_get(obj, key);
     if (v == NULL || json_is_null(v)) {
@@ -55,8 +55,8 @@ static int str_field(const json_t *obj, const char *key, const char *what, int r
     }
     if (!json_is_string(v) || (required && json_string_length(v) == 0) ||
         json_string_length(v) > max || strlen(json_string_value(v)) != json_string_length(v))
-        return kiln_err_set(err, KILN_EINVAL, "%s%s: expected a string of at most %zu bytes",
-                            what, key, max);
+        return kiln_err_set(err, KILN_EINVAL, "%s%s: expected a string of at most %zu bytes", what,
+                            key, max);
     *out = kiln_strdup(json_string_value(v));
     return *out != NULL ? KILN_OK : oom(err);
 }

@@ -69,8 +69,8 @@ int kiln_deploy_validate_name(const char *name, struct kiln_err *err)
         return kiln_err_set(err, KILN_EINVAL, "deployment name longer than %d characters",
                             KILN_DEPLOY_NAME_MAX);
     if (name[0] == '.' || name[0] == '-')
-        return kiln_err_set(err, KILN_EINVAL, "deployment name '%s' must not start with '%c'",
-                            name, name[0]);
+        return kiln_err_set(err, KILN_EINVAL, "deployment name '%s' must not start with '%c'", name,
+                            name[0]);
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)name[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -241,8 +241,9 @@ static int parse_steps(struct ctx *c, const struct dp_yn *root, struct kiln_depl
 
     if (!dp_yn_is_null(steps)) {
         if (steps->kind != DP_YN_SEQ)
-            return bad(c, steps, "steps", "expected a list of {weight, min_duration, "
-                                          "min_requests}");
+            return bad(c, steps, "steps",
+                       "expected a list of {weight, min_duration, "
+                       "min_requests}");
         given = steps->n;
         if (given == 0 || given > KILN_DEPLOY_MAX_STEPS)
             return bad(c, steps, "steps", "give 1 to %d steps", KILN_DEPLOY_MAX_STEPS);
@@ -291,7 +292,8 @@ static int parse_check(struct ctx *c, const struct dp_yn *key, const struct dp_y
     static const char *const keys_agree[] = { "min", "min_samples", NULL };
     static const char *const keys_quality[] = { "min", "max_drop", "min_samples", NULL };
     static const char *const *const keys[KILN_DM_COUNT] = {
-        keys_err, keys_lat, keys_div, keys_div, keys_agree, keys_quality, keys_quality, keys_quality,
+        keys_err,   keys_lat,     keys_div,     keys_div,
+        keys_agree, keys_quality, keys_quality, keys_quality,
     };
     struct kiln_deploy_check *k;
     const char *where;
@@ -335,9 +337,14 @@ static int parse_check(struct ctx *c, const struct dp_yn *key, const struct dp_y
 
 static int parse_analysis(struct ctx *c, const struct dp_yn *a, struct kiln_deploy_spec *s)
 {
-    static const char *const keys[] = { "interval",      "failure_limit",  "min_samples",
-                                        "inconclusive",  "inconclusive_timeout",
-                                        "score_bins",    "positive_label", "metrics",
+    static const char *const keys[] = { "interval",
+                                        "failure_limit",
+                                        "min_samples",
+                                        "inconclusive",
+                                        "inconclusive_timeout",
+                                        "score_bins",
+                                        "positive_label",
+                                        "metrics",
                                         NULL };
     const struct dp_yn *metrics = get(a, "metrics"), *inc = get(a, "inconclusive");
     int64_t limit = 0, bins = 10;
@@ -489,9 +496,10 @@ static int parse_alert(struct ctx *c, const struct dp_yn *n, const char *where,
     if (rc == KILN_OK)
         rc = get_num(c, n, "drift_share", where, 0, 1, &a->drift_share);
     if (rc == KILN_OK)
-        rc = get_int(c, n, k == KILN_ALERT_DRIFT     ? "min_rows"
-                           : k == KILN_ALERT_QUALITY ? "min_labels"
-                                                     : "min_samples",
+        rc = get_int(c, n,
+                     k == KILN_ALERT_DRIFT     ? "min_rows"
+                     : k == KILN_ALERT_QUALITY ? "min_labels"
+                                               : "min_samples",
                      where, 1, (int64_t)1 << 40, &a->min_samples);
     if (rc == KILN_OK)
         rc = get_bool(c, n, "trigger_pipeline", where, &a->trigger_pipeline);
@@ -514,8 +522,9 @@ static int parse_alert(struct ctx *c, const struct dp_yn *n, const char *where,
     if (rc != KILN_OK)
         return rc;
     if (k == KILN_ALERT_CONFIDENCE && isnan(a->max_share) && isnan(a->min_mean))
-        return bad(c, n, where, "give 'max_share' (of predictions below 'threshold') or "
-                                "'min_mean' (mean confidence)");
+        return bad(c, n, where,
+                   "give 'max_share' (of predictions below 'threshold') or "
+                   "'min_mean' (mean confidence)");
     if (k == KILN_ALERT_LATENCY && isnan(a->p99_ms))
         return bad(c, n, where, "'p99_ms' is required");
     if (k == KILN_ALERT_ERRORS && isnan(a->max_rate))
@@ -585,8 +594,8 @@ static void write_alert_rules(struct kiln_jsonw *w, const struct kiln_deploy_spe
 
 static int parse_top(struct ctx *c, const struct dp_yn *root, struct kiln_deploy_spec *s)
 {
-    static const char *const keys[] = { "name",       "description", "model",    "stable",
-                                        "candidate",  "strategy",    "steps",    "shadow",
+    static const char *const keys[] = { "name",       "description", "model",      "stable",
+                                        "candidate",  "strategy",    "steps",      "shadow",
                                         "sticky_key", "analysis",    "monitoring", "alerts",
                                         NULL };
     const struct dp_yn *strategy = get(root, "strategy");
@@ -624,8 +633,7 @@ static int parse_top(struct ctx *c, const struct dp_yn *root, struct kiln_deploy
         if ((rc = scalar(c, strategy, "strategy")) != KILN_OK)
             return rc;
         if (strcmp(strategy->s, "canary") != 0 && strcmp(strategy->s, "shadow") != 0)
-            return bad(c, strategy, "strategy", "must be canary or shadow, not '%s'",
-                       strategy->s);
+            return bad(c, strategy, "strategy", "must be canary or shadow, not '%s'", strategy->s);
         s->strategy = strategy->s;
     }
     rc = get_str(c, root, "sticky_key", "deployment", 100, &s->sticky_key);
@@ -660,9 +668,8 @@ static void defaults(struct kiln_deploy_spec *s)
     }
 }
 
-int kiln_deploy_spec_parse(const char *text, size_t len, const char *file,
-                           struct kiln_arena *arena, struct kiln_deploy_spec **out,
-                           struct kiln_err *err)
+int kiln_deploy_spec_parse(const char *text, size_t len, const char *file, struct kiln_arena *arena,
+                           struct kiln_deploy_spec **out, struct kiln_err *err)
 {
     struct ctx c = { file != NULL ? file : "deployment", arena, err };
     struct kiln_deploy_spec *s;

@@ -134,9 +134,10 @@ int dp_render_plan(struct dp_dep *dep, struct kiln_buf *out)
     kiln_jsonw_kv_str(&w, "deployment", dep->name);
     kiln_jsonw_kv_str(&w, "model", s->model);
     kiln_jsonw_kv_int(&w, "generation", dep->generation);
-    kiln_jsonw_kv_str(&w, "mode", dep->plan_candidate == 0 ? "stable"
-                                  : dep->plan_shadow       ? "shadow"
-                                                           : "canary");
+    kiln_jsonw_kv_str(&w, "mode",
+                      dep->plan_candidate == 0 ? "stable"
+                      : dep->plan_shadow       ? "shadow"
+                                               : "canary");
     kiln_jsonw_key(&w, "stable");
     if (dep->plan_stable > 0) {
         version_obj(&w, s->model, dep->plan_stable);
@@ -205,10 +206,11 @@ static int publish_work(struct kiln_tx *tx, void *arg, struct kiln_err *err)
 {
     struct publish_ctx *p = arg;
     struct kiln_stmt *st;
-    int rc = kiln_tx_prepare(tx,
-                             "UPDATE deployments SET generation = ?, plan = ?, ended_candidate = ?, "
-                             "ended_move_id = ?, updated_time = ? WHERE name = ?",
-                             &st, err);
+    int rc =
+        kiln_tx_prepare(tx,
+                        "UPDATE deployments SET generation = ?, plan = ?, ended_candidate = ?, "
+                        "ended_move_id = ?, updated_time = ? WHERE name = ?",
+                        &st, err);
     if (rc != KILN_OK)
         return rc;
     kiln_stmt_bind_int64(st, 1, p->generation);
@@ -271,8 +273,8 @@ int dp_publish(struct kiln_deploy *d, struct dp_dep *dep, kiln_store_work_fn ext
     dep->plan_json = kiln_buf_detach(&b, NULL);
     kiln_buf_release(&b);
     dp_wake_watches(dep, 0, kiln_mono_ns() / 1000000);
-    kiln_log_info("deployment %s: plan %lld: stable v%lld%s", dep->name,
-                  (long long)dep->generation, (long long)dep->plan_stable,
+    kiln_log_info("deployment %s: plan %lld: stable v%lld%s", dep->name, (long long)dep->generation,
+                  (long long)dep->plan_stable,
                   dep->plan_candidate == 0 ? ", no candidate"
                   : dep->plan_shadow       ? ", candidate shadowed"
                                            : ", candidate weighted");

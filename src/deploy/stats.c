@@ -24,8 +24,8 @@ void kiln_deploy_confusion_release(struct kiln_deploy_confusion *c)
     memset(c, 0, sizeof(*c));
 }
 
-int kiln_deploy_confusion_add(struct kiln_deploy_confusion *c, const char *pred,
-                              const char *actual, uint64_t n)
+int kiln_deploy_confusion_add(struct kiln_deploy_confusion *c, const char *pred, const char *actual,
+                              uint64_t n)
 {
     struct kiln_deploy_pair *p;
     if (strlen(pred) > KILN_DEPLOY_LABEL_MAX || strlen(actual) > KILN_DEPLOY_LABEL_MAX)
@@ -209,8 +209,8 @@ static int read_counter(const json_t *obj, const char *key, const char *what, ui
     if (v == NULL || json_is_null(v))
         return KILN_OK;
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > MAX_COUNT)
-        return kiln_err_set(err, KILN_EINVAL, "%s.%s: expected an integer between 0 and 2^53",
-                            what, key);
+        return kiln_err_set(err, KILN_EINVAL, "%s.%s: expected an integer between 0 and 2^53", what,
+                            key);
     *out = (uint64_t)json_integer_value(v);
     return KILN_OK;
 }
@@ -278,8 +278,7 @@ int kiln_deploy_vstats_read(const json_t *obj, const char *what, struct kiln_dep
         return kiln_err_set(err, KILN_EINVAL, "%s: expected an object", what);
     ver = json_object_get(obj, "version");
     if (!json_is_integer(ver) || json_integer_value(ver) < 1)
-        return kiln_err_set(err, KILN_EINVAL, "%s.version: expected a version number (>= 1)",
-                            what);
+        return kiln_err_set(err, KILN_EINVAL, "%s.version: expected a version number (>= 1)", what);
     v->version = json_integer_value(ver);
     if (rc == KILN_OK)
         rc = read_counter(obj, "requests", what, &v->requests, err);

@@ -74,9 +74,9 @@ static void write_rollout(struct kiln_jsonw *w, const struct dp_dep *dep, int64_
 }
 
 /* The rollouts columns every reader selects. */
-#define RO_COLS                                                                            \
-    "rollout_id, stable_version, candidate_version, state, step, start_time, end_time, "   \
-    "reason, failed_check_time, traffic_off_time, alias_time, alias_error, user_id, "      \
+#define RO_COLS                                                                          \
+    "rollout_id, stable_version, candidate_version, state, step, start_time, end_time, " \
+    "reason, failed_check_time, traffic_off_time, alias_time, alias_error, user_id, "    \
     "failed_checks"
 
 static void write_rollout_row(struct kiln_jsonw *w, struct kiln_stmt *st)

@@ -24,7 +24,7 @@ static const char *const event_types[] = {
 
 /* The types other subsystems may emit through kiln_registry_emit. */
 static const char *const external_types[] = {
-    KILN_EV_DEPLOY_STARTED,  KILN_EV_DEPLOY_STEP, KILN_EV_DEPLOY_ROLLED_BACK,
+    KILN_EV_DEPLOY_STARTED,  KILN_EV_DEPLOY_STEP,  KILN_EV_DEPLOY_ROLLED_BACK,
     KILN_EV_DEPLOY_PROMOTED, KILN_EV_DEPLOY_ENDED, KILN_EV_ALERT_FIRED,
     KILN_EV_ALERT_RESOLVED,
 };

@@ -209,10 +209,10 @@ static void test_confusion_vs_sklearn(void **state)
         const char *pos = json_string_value(json_object_get(c, "positive"));
         double acc, prec, rec;
         for (size_t k = 0; k < json_array_size(pred); k++)
-            assert_int_equal(kiln_deploy_confusion_add(
-                                 &cf, json_string_value(json_array_get(pred, k)),
-                                 json_string_value(json_array_get(act, k)), 1),
-                             KILN_OK);
+            assert_int_equal(
+                kiln_deploy_confusion_add(&cf, json_string_value(json_array_get(pred, k)),
+                                          json_string_value(json_array_get(act, k)), 1),
+                KILN_OK);
         kiln_deploy_confusion_metrics(&cf, pos, &acc, &prec, &rec);
         assert_true(fabs(acc - json_number_value(json_object_get(c, "accuracy"))) < 1e-12);
         assert_true(fabs(rec - json_number_value(json_object_get(c, "recall"))) < 1e-12);
@@ -314,9 +314,12 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_rate),         cmocka_unit_test(test_latency_and_scores),
-        cmocka_unit_test(test_agreement_and_feedback), cmocka_unit_test(test_confusion_vs_sklearn),
-        cmocka_unit_test(test_vstats_merge_wire),  cmocka_unit_test(test_split),
+        cmocka_unit_test(test_error_rate),
+        cmocka_unit_test(test_latency_and_scores),
+        cmocka_unit_test(test_agreement_and_feedback),
+        cmocka_unit_test(test_confusion_vs_sklearn),
+        cmocka_unit_test(test_vstats_merge_wire),
+        cmocka_unit_test(test_split),
         cmocka_unit_test(test_oom),
     };
     json_set_alloc_funcs(kiln_malloc, kiln_free);

@@ -147,8 +147,7 @@ static void fill(struct kiln_hist *h, const json_t *pairs)
     json_array_foreach(pairs, i, p)
     {
         assert_int_equal(kiln_hist_add_key(h, (int)json_integer_value(json_array_get(p, 0)),
-                                           (uint64_t)json_integer_value(json_array_get(p, 1)),
-                                           0),
+                                           (uint64_t)json_integer_value(json_array_get(p, 1)), 0),
                          KILN_OK);
     }
 }
@@ -167,10 +166,10 @@ static void test_divergence_vs_scipy(void **state)
         double p99 = json_number_value(json_object_get(c, "p99_ref"));
         fill(&ref, json_object_get(c, "ref"));
         fill(&cur, json_object_get(c, "cur"));
-        assert_int_equal(kiln_hist_divergence(
-                             &ref, &cur, (uint32_t)json_integer_value(json_object_get(c, "nbins")),
-                             &psi, &js),
-                         KILN_OK);
+        assert_int_equal(
+            kiln_hist_divergence(
+                &ref, &cur, (uint32_t)json_integer_value(json_object_get(c, "nbins")), &psi, &js),
+            KILN_OK);
         if (fabs(psi - want_psi) > 1e-9 * fabs(want_psi) + 1e-12 ||
             fabs(js - want_js) > 1e-9 * fabs(want_js) + 1e-12)
             fail_msg("%s: psi %.17g (scipy %.17g), js %.17g (scipy %.17g)",
@@ -225,9 +224,12 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keys_and_bounds),   cmocka_unit_test(test_add_merge_quantile),
-        cmocka_unit_test(test_wire),              cmocka_unit_test(test_divergence_vs_scipy),
-        cmocka_unit_test(test_divergence_edges),  cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_keys_and_bounds),
+        cmocka_unit_test(test_add_merge_quantile),
+        cmocka_unit_test(test_wire),
+        cmocka_unit_test(test_divergence_vs_scipy),
+        cmocka_unit_test(test_divergence_edges),
+        cmocka_unit_test(test_oom),
     };
     json_set_alloc_funcs(kiln_malloc, kiln_free);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,8 +33,8 @@ static void test_full_roundtrip(void **state)
         fail_msg("%s", err.msg);
     assert_string_equal(r->replica, "r1");
     assert_string_equal(r->boot, "b7");
-    assert_true(r->seq == 12 && r->generation == 4 && r->interval_ms == 2000 &&
-                r->gap_ms == 1500 && r->gap_generation == 3);
+    assert_true(r->seq == 12 && r->generation == 4 && r->interval_ms == 2000 && r->gap_ms == 1500 &&
+                r->gap_generation == 3);
     assert_int_equal(r->nversions, 2);
     assert_true(r->versions[0].requests == 90 && r->versions[0].latency_us.total == 2 &&
                 r->versions[0].scores.total == 89 && r->versions[0].feedback.n == 2);
@@ -73,7 +73,8 @@ static void test_errors(void **state)
         { "{\"seq\": 1}", "replica: required", KILN_EINVAL },
         { "{\"replica\": 5, \"seq\": 1}", "replica: expected a string", KILN_EINVAL },
         { "{\"replica\": \"r\"}", "seq: required", KILN_EINVAL },
-        { "{\"replica\": \"r\", \"seq\": 1.5}", "seq: expected a non-negative integer", KILN_EINVAL },
+        { "{\"replica\": \"r\", \"seq\": 1.5}", "seq: expected a non-negative integer",
+          KILN_EINVAL },
         { "{\"replica\": \"r\", \"seq\": 1, \"versions\": {}}", "versions: expected an array",
           KILN_EINVAL },
         { "{\"replica\": \"r\", \"seq\": 1, \"versions\": [{}]}", "versions[0].version",

@@ -215,8 +215,8 @@ static void test_errors(void **state)
     for (size_t i = 0; i < KILN_ARRAY_LEN(cases); i++) {
         struct kiln_err err = { 0 };
         struct kiln_deploy_spec *s = NULL;
-        int rc = kiln_deploy_spec_parse(cases[i].text, strlen(cases[i].text), "d.yaml", a, &s,
-                                        &err);
+        int rc =
+            kiln_deploy_spec_parse(cases[i].text, strlen(cases[i].text), "d.yaml", a, &s, &err);
         if (rc != KILN_EINVAL || strstr(err.msg, cases[i].want) == NULL)
             fail_msg("case %zu: rc %d, message '%s', wanted '%s'", i, rc, err.msg, cases[i].want);
         assert_null(s);
@@ -242,12 +242,12 @@ static void test_json(void **state)
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "name")), "fraud-live");
     assert_int_equal(json_array_size(json_object_get(doc, "steps")), 2);
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(json_object_get(json_object_get(doc, "analysis"),
-                                                         "metrics"),
-                                         "score_psi"),
-                         "min_samples")),
-                     300);
+    assert_int_equal(
+        json_integer_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(doc, "analysis"), "metrics"),
+                            "score_psi"),
+            "min_samples")),
+        300);
     assert_int_equal(json_array_size(json_object_get(doc, "alerts")), 6);
     json_decref(doc);
     kiln_buf_release(&b);
@@ -271,8 +271,9 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full), cmocka_unit_test(test_defaults_and_shadow),
-        cmocka_unit_test(test_errors), cmocka_unit_test(test_json), cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_full),   cmocka_unit_test(test_defaults_and_shadow),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_json),
+        cmocka_unit_test(test_oom),
     };
     json_set_alloc_funcs(kiln_malloc, kiln_free);
     return cmocka_run_group_tests(tests, NULL, NULL);
