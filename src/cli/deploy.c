@@ -21,6 +21,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/deploy_cli.h"
+#include "cli/models_cli.h"
 #include "cli/tracking_cli.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -57,6 +58,7 @@ static const char usage[] =
     "  --json                        print the server's JSON\n"
     "  --limit N                     rows of history and alerts (default 20)\n"
     "\n"
+    "The user recorded in the audit log is $KILN_USER, else $USER.\n"
     "Documentation: docs/deployments.md and docs/monitoring.md\n";
 
 int kiln_deploy_cli_call(struct kiln_http_client *c, const char *method, const char *path,
@@ -127,7 +129,8 @@ static int apply(struct kiln_http_client *c, const struct deploy_opts *o)
         kiln_buf_release(&text);
         return kiln_cli_fail("deploy apply: %s: not a text file", o->file);
     }
-    body = json_pack("{s:s, s:s}", "spec", text.buf, "file", o->file);
+    body = json_pack("{s:s, s:s, s:s}", "spec", text.buf, "file", o->file, "user",
+                     kiln_models_user());
     kiln_buf_release(&text);
     if (body == NULL)
         return kiln_cli_fail("deploy apply: %s: not UTF-8 text", o->file);
@@ -174,7 +177,8 @@ static int start(struct kiln_http_client *c, const char *name, const struct depl
     json_t *body;
     if (o->version <= 0)
         return kiln_cli_fail("deploy start: give the version with --version N");
-    body = json_pack("{s:I}", "version", (json_int_t)o->version);
+    body = json_pack("{s:I, s:s}", "version", (json_int_t)o->version, "user",
+                     kiln_models_user());
     if (body != NULL && o->reason != NULL)
         json_object_set_new(body, "reason", json_string(o->reason));
     if (body == NULL)
@@ -185,7 +189,7 @@ static int start(struct kiln_http_client *c, const char *name, const struct depl
 static int act(struct kiln_http_client *c, const char *name, const char *what,
                const struct deploy_opts *o)
 {
-    json_t *body = json_object();
+    json_t *body = json_pack("{s:s}", "user", kiln_models_user());
     if (body == NULL)
         return kiln_cli_fail("out of memory");
     if (o->reason != NULL)
