@@ -40,6 +40,7 @@ static const struct command commands[] = {
     { "profile", kiln_cmd_profile, "profile a data file (schema and drift reference)" },
     { "drift", kiln_cmd_drift, "measure drift between reference and current data" },
     { "validate", kiln_cmd_validate, "check a data file against expectations (a data gate)" },
+    { "deploy", kiln_cmd_deploy, "canary and shadow rollouts, automatic promotion and rollback" },
 };
 
 static void usage(FILE *out)

@@ -23,6 +23,7 @@
 struct kiln_store;
 struct kiln_pl_sched;
 struct kiln_registry;
+struct kiln_deploy;
 
 struct kiln_server {
     struct kiln_store *store;
@@ -33,6 +34,8 @@ struct kiln_server {
     struct kiln_pl_sched *pipelines;
     /* The model registry; `kiln server` starts and stops its threads. */
     struct kiln_registry *registry;
+    /* The deployment controller (src/deploy); `kiln server` starts and stops its thread. */
+    struct kiln_deploy *deploy;
     int64_t started_ms;
 };
 

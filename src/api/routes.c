@@ -5,6 +5,7 @@
  */
 #include "api/api.h"
 #include "kiln_config.h"
+#include "deploy/deploy.h"
 #include "pipeline/pipeline.h"
 
 static int h_health(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
@@ -64,6 +65,8 @@ int kiln_api_router_new(struct kiln_server *srv, struct kiln_router **out, struc
         rc = kiln_pl_api_routes(r);
     if (rc == KILN_OK)
         rc = kiln_api_registry_routes(r);
+    if (rc == KILN_OK)
+        rc = kiln_deploy_api_routes(r);
     if (rc != KILN_OK) {
         kiln_router_free(r);
         return kiln_err_set(err, rc, "cannot build the router: %s", kiln_strerror(rc));

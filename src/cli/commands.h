@@ -22,5 +22,6 @@ int kiln_cmd_quantize(int argc, char **argv);
 int kiln_cmd_profile(int argc, char **argv);
 int kiln_cmd_drift(int argc, char **argv);
 int kiln_cmd_validate(int argc, char **argv);
+int kiln_cmd_deploy(int argc, char **argv);
 
 #endif

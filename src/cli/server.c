@@ -3,9 +3,10 @@
  *
  * Start-up: parse flags (those of `mlflow server`), open the store (applying migrations),
  * make sure the Default experiment exists, create the registry, build the router, block the
- * stop signals in every thread, start the registry's threads and the HTTP daemon, then wait in
- * sigwait(). On SIGTERM or SIGINT the registry stops first (answering parked long-polls), the
- * daemon stops accepting, requests in flight finish (up to --grace seconds), the store
+ * stop signals in every thread, start the registry's threads, the pipeline scheduler, the
+ * deployment controller and the HTTP daemon, then wait in sigwait(). On SIGTERM or SIGINT the
+ * controller and the registry stop first (answering parked long-polls), the daemon stops
+ * accepting, requests in flight finish (up to --grace seconds), the store
  * checkpoints and closes. Everything lives in one `struct kiln_server` owned by this function.
  */
 #include <limits.h>
@@ -23,6 +24,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "deploy/deploy.h"
 #include "pipeline/pipeline.h"
 #include "registry/registry.h"
 #include "store/migrations/migrations.h"
@@ -52,6 +54,7 @@ static const char usage[] =
 
 static void server_free(struct kiln_server *srv)
 {
+    kiln_deploy_free(srv->deploy);
     kiln_pl_sched_free(srv->pipelines);
     kiln_registry_free(srv->registry);
     kiln_store_close(srv->store);
@@ -80,6 +83,20 @@ static int default_workers(void)
     return n < 4 ? 4 : (int)(n > 64 ? 64 : n);
 }
 
+/* The deployment controller: loads deployments and resumes rollouts, then runs its thread. */
+static int start_deploy(struct kiln_server *srv, struct kiln_err *err)
+{
+    struct kiln_deploy_config dc = { 0 };
+    int rc;
+    dc.store = srv->store;
+    dc.registry = srv->registry;
+    dc.pipelines = srv->pipelines;
+    rc = kiln_deploy_new(&dc, &srv->deploy, err);
+    if (rc == KILN_OK)
+        rc = kiln_deploy_start(srv->deploy, err);
+    return rc;
+}
+
 static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_config *cfg,
                               int grace_s, const char *store_uri)
 {
@@ -104,12 +121,15 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
     if (rc == KILN_OK)
         rc = kiln_pl_server_sched_new(srv, &err);
     if (rc == KILN_OK)
+        rc = start_deploy(srv, &err);
+    if (rc == KILN_OK)
         rc = kiln_http_start(cfg, router, srv, &http, &err);
     if (rc == KILN_OK)
         rc = kiln_pl_server_sched_start(srv->pipelines, cfg->host, kiln_http_port(http), &err);
     if (rc != KILN_OK) {
         if (http != NULL)
             kiln_http_stop(http, 0);
+        kiln_deploy_stop(srv->deploy);
         kiln_registry_stop(srv->registry);
         kiln_router_free(router);
         return kiln_cli_fail_rc(rc, &err);
@@ -125,7 +145,9 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
     }
     kiln_log_info("received %s: stopping (waiting up to %d s for requests in flight)",
                   sig == SIGINT ? "SIGINT" : "SIGTERM", grace_s);
-    /* Stopping the registry first answers parked long-polls, so they do not hold the stop. */
+    /* Stopping the controller and the registry first answers parked long-polls (plans, events),
+     * so they do not hold the stop. */
+    kiln_deploy_stop(srv->deploy);
     kiln_registry_stop(srv->registry);
     kiln_pl_sched_stop(srv->pipelines);
     kiln_http_stop(http, grace_s * 1000);

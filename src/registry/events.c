@@ -17,6 +17,16 @@ static const char *const event_types[] = {
     KILN_EV_VERSION_CREATED,   KILN_EV_VERSION_DELETED,    KILN_EV_STAGE_CHANGED,
     KILN_EV_ALIAS_MOVED,       KILN_EV_ALIAS_DELETED,      KILN_EV_ROLLBACK,
     KILN_EV_PROMOTION_REFUSED, KILN_EV_EVALUATION_CREATED, KILN_EV_POLICY_UPDATED,
+    KILN_EV_DEPLOY_STARTED,    KILN_EV_DEPLOY_STEP,        KILN_EV_DEPLOY_ROLLED_BACK,
+    KILN_EV_DEPLOY_PROMOTED,   KILN_EV_DEPLOY_ENDED,       KILN_EV_ALERT_FIRED,
+    KILN_EV_ALERT_RESOLVED,
+};
+
+/* The types other subsystems may emit through kiln_registry_emit. */
+static const char *const external_types[] = {
+    KILN_EV_DEPLOY_STARTED,  KILN_EV_DEPLOY_STEP,  KILN_EV_DEPLOY_ROLLED_BACK,
+    KILN_EV_DEPLOY_PROMOTED, KILN_EV_DEPLOY_ENDED, KILN_EV_ALERT_FIRED,
+    KILN_EV_ALERT_RESOLVED,
 };
 
 #define MAX_TYPES 16
@@ -341,4 +351,41 @@ void kiln_registry_event_write(struct kiln_jsonw *w, const struct kiln_registry_
     else
         kiln_jsonw_raw(w, "{}", 2);
     kiln_jsonw_obj_end(w);
+}
+
+int kiln_registry_emit(struct kiln_registry *reg, const char *type, const char *model,
+                       int64_t version, const char *alias, const char *user, const char *payload,
+                       int64_t *event_id, struct kiln_err *err)
+{
+    struct kiln_tx *tx;
+    int64_t id = 0;
+    json_t *doc = NULL;
+    int known = 0, rc;
+
+    for (size_t i = 0; type != NULL && i < KILN_ARRAY_LEN(external_types); i++)
+        known |= strcmp(type, external_types[i]) == 0;
+    if (!known)
+        return kiln_err_set(err, KILN_EINVAL, "event type '%s' cannot be emitted",
+                            type != NULL ? type : "");
+    if (payload != NULL) {
+        struct kiln_err perr = { 0 };
+        rc = kiln_json_parse_object(payload, strlen(payload), 0, &doc, &perr);
+        json_decref(doc);
+        if (rc == KILN_ENOMEM)
+            return kiln_err_set(err, rc, "out of memory");
+        if (rc != KILN_OK)
+            return kiln_err_set(err, KILN_EINVAL, "event payload: %s", perr.msg);
+    }
+    rc = kiln_store_begin(reg->store, KILN_TX_WRITE, &tx, err);
+    if (rc != KILN_OK)
+        return rc;
+    rc = reg_event_append(tx, type, model, version, alias, user, payload, &id, err);
+    if (rc != KILN_OK) {
+        kiln_store_rollback(tx);
+        return rc;
+    }
+    rc = reg_commit(reg, tx, id, err);
+    if (rc == KILN_OK && event_id != NULL)
+        *event_id = id;
+    return rc;
 }

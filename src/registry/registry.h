@@ -575,6 +575,14 @@ int kiln_lineage_get(struct kiln_registry *reg, struct kiln_arena *arena, const 
 #define KILN_EV_PROMOTION_REFUSED "promotion.refused"
 #define KILN_EV_EVALUATION_CREATED "evaluation.created"
 #define KILN_EV_POLICY_UPDATED "policy.updated"
+/* Deployment controller decisions and alerts (src/deploy), emitted with kiln_registry_emit. */
+#define KILN_EV_DEPLOY_STARTED "deployment.started"
+#define KILN_EV_DEPLOY_STEP "deployment.step_advanced"
+#define KILN_EV_DEPLOY_ROLLED_BACK "deployment.rolled_back"
+#define KILN_EV_DEPLOY_PROMOTED "deployment.promoted"
+#define KILN_EV_DEPLOY_ENDED "deployment.ended"
+#define KILN_EV_ALERT_FIRED "alert.fired"
+#define KILN_EV_ALERT_RESOLVED "alert.resolved"
 
 struct kiln_registry_event {
     int64_t id;
@@ -603,6 +611,17 @@ int kiln_registry_events(struct kiln_registry *reg, struct kiln_arena *arena, in
 void kiln_registry_event_write(struct kiln_jsonw *w, const struct kiln_registry_event *e);
 /* The newest event id known to this process. */
 int64_t kiln_registry_last_event_id(struct kiln_registry *reg);
+
+/*
+ * Appends an event of a type listed above that no registry call emits itself (the
+ * deployment.* and alert.* types) to the durable log, in its own transaction, and queues it for
+ * every webhook that wants it. `payload` is a JSON object text (NULL: {}); model, alias and
+ * user may be NULL, version 0 means none. KILN_EINVAL for a type the registry emits itself or
+ * does not know, or a payload that is not a JSON object. OUT: *event_id (may be NULL).
+ */
+int kiln_registry_emit(struct kiln_registry *reg, const char *type, const char *model,
+                       int64_t version, const char *alias, const char *user, const char *payload,
+                       int64_t *event_id /* OUT */, struct kiln_err *err);
 
 /*
  * Watches for an event newer than `after`: wake(arg) runs exactly once, on another thread,

@@ -12,6 +12,7 @@
 extern const struct kiln_schema_component kiln_schema_tracking;
 extern const struct kiln_schema_component kiln_schema_pipeline;
 extern const struct kiln_schema_component kiln_schema_registry;
+extern const struct kiln_schema_component kiln_schema_deploy;
 
 /* NULL-terminated, in dependency order: pass to kiln_store_open. */
 extern const struct kiln_schema_component *const kiln_schema_all[];
