@@ -64,8 +64,8 @@ def build_models(tmp, which=("good", "good2", "wrong", "broken", "slow")):
             import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                est = MLPClassifier(hidden_layer_sizes=(512, 512, 512), max_iter=3,
-                                    random_state=0).fit(X[:600], y[:600])
+                est = MLPClassifier(hidden_layer_sizes=(1024, 1024, 1024), max_iter=1,
+                                    random_state=0).fit(X[:200], y[:200])
         else:
             raise ValueError(kind)
         d = export(est, os.path.join(tmp, kind), names, tmp)
