@@ -58,13 +58,6 @@ int fb_init(struct fb_table *t, size_t cap)
     return KILN_OK;
 }
 
-static void confusions_free(struct kiln_deploy_vstats *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        kiln_deploy_vstats_release(&v[i]);
-    kiln_free(v);
-}
-
 void fb_release(struct fb_table *t)
 {
     for (size_t i = 0; t->ring != NULL && i < t->cap; i++)
@@ -76,8 +69,7 @@ void fb_release(struct fb_table *t)
         kiln_free(t->sent[i].label);
     }
     kiln_free(t->sent);
-    confusions_free(t->fresh, t->nfresh);
-    confusions_free(t->total, t->ntotal);
+    kiln_free(t->pairs);
     pthread_mutex_destroy(&t->mu);
     memset(t, 0, sizeof(*t));
 }
@@ -145,8 +137,8 @@ static int queue_sent(struct fb_table *t, const char *id, size_t id_len, int64_t
     return KILN_OK;
 }
 
-int fb_record(struct fb_table *t, const char *id, size_t id_len, int64_t version,
-              const char *label, int send)
+int fb_record(struct fb_table *t, const char *id, size_t id_len, int64_t version, const char *label,
+              int send)
 {
     size_t llen = strlen(label), i;
     struct fb_entry *e;
@@ -183,20 +175,52 @@ int fb_record(struct fb_table *t, const char *id, size_t id_len, int64_t version
     return rc;
 }
 
-/* The confusion table of a version in a list (added when missing). NULL when out of memory. */
-static struct kiln_deploy_confusion *conf_of(struct kiln_deploy_vstats **list, size_t *n,
-                                             int64_t version)
+/* The pair (version, pred, actual), or NULL when it is not counted yet. */
+static struct fb_pair *pair_find(struct fb_table *t, int64_t version, const char *pred,
+                                 const char *actual)
 {
-    struct kiln_deploy_vstats *v;
-    for (size_t i = 0; i < *n; i++)
-        if ((*list)[i].version == version)
-            return &(*list)[i].feedback;
-    v = kiln_reallocarray(*list, *n + 1, sizeof(*v));
-    if (v == NULL)
-        return NULL;
-    *list = v;
-    kiln_deploy_vstats_init(&v[*n], version);
-    return &v[(*n)++].feedback;
+    for (size_t i = 0; i < t->npairs; i++) {
+        struct fb_pair *p = &t->pairs[i];
+        if (p->version == version && strcmp(p->pred, pred) == 0 && strcmp(p->actual, actual) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* Makes room for `extra` more pairs (so that counting cannot fail). KILN_ENOMEM. */
+static int pair_reserve(struct fb_table *t, size_t extra)
+{
+    struct fb_pair *p;
+    size_t want = t->npairs + extra;
+    if (want > FB_MAX_PAIRS)
+        want = FB_MAX_PAIRS;
+    if (want <= t->cappairs)
+        return KILN_OK;
+    p = kiln_reallocarray(t->pairs, want, sizeof(*p));
+    if (p == NULL)
+        return KILN_ENOMEM;
+    t->pairs = p;
+    t->cappairs = want;
+    return KILN_OK;
+}
+
+/* Counts one label (room was reserved). */
+static void pair_count(struct fb_table *t, int64_t version, const char *pred, const char *actual)
+{
+    struct fb_pair *p = pair_find(t, version, pred, actual);
+    if (p == NULL) {
+        if (t->npairs == t->cappairs) {
+            t->dropped++;
+            return;
+        }
+        p = &t->pairs[t->npairs++];
+        memset(p, 0, sizeof(*p));
+        p->version = version;
+        snprintf(p->pred, sizeof(p->pred), "%s", pred);
+        snprintf(p->actual, sizeof(p->actual), "%s", actual);
+    }
+    p->fresh++;
+    p->total++;
 }
 
 struct label {
@@ -214,10 +238,10 @@ static int read_label(const json_t *e, size_t i, int single, struct label *out,
         snprintf(at, sizeof(at), "labels[%zu].", i);
     if (!json_is_object(e))
         return kiln_err_set(err, KILN_EINVAL, "labels[%zu]: expected an object", i);
-    if (!json_is_string(id) || json_string_length(id) == 0 ||
-        json_string_length(id) > FB_ID_MAX || strlen(json_string_value(id)) != json_string_length(id))
-        return kiln_err_set(err, KILN_EINVAL,
-                            "%srequest_id: expected a string of 1 to %d bytes", at, FB_ID_MAX);
+    if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > FB_ID_MAX ||
+        strlen(json_string_value(id)) != json_string_length(id))
+        return kiln_err_set(err, KILN_EINVAL, "%srequest_id: expected a string of 1 to %d bytes",
+                            at, FB_ID_MAX);
     out->src = json_string_value(id);
     if (json_is_string(l) && json_string_length(l) <= KILN_DEPLOY_LABEL_MAX &&
         strlen(json_string_value(l)) == json_string_length(l)) {
@@ -297,8 +321,8 @@ out:
     return rc;
 }
 
-int fb_apply(struct fb_table *t, const char *body, size_t len, size_t *matched,
-             size_t *unmatched, struct kiln_err *err)
+int fb_apply(struct fb_table *t, const char *body, size_t len, size_t *matched, size_t *unmatched,
+             struct kiln_err *err)
 {
     struct label *labels = NULL;
     size_t n = 0;
@@ -309,14 +333,8 @@ int fb_apply(struct fb_table *t, const char *body, size_t len, size_t *matched,
         return rc;
     pthread_mutex_lock(&t->mu);
     /* Make room first, so that applying cannot fail half-way. */
-    for (size_t i = 0; i < n && rc == KILN_OK; i++) {
-        long at = find(t, labels[i].id, strlen(labels[i].id));
-        if (at < 0)
-            continue;
-        if (conf_of(&t->fresh, &t->nfresh, t->ring[at]->version) == NULL ||
-            conf_of(&t->total, &t->ntotal, t->ring[at]->version) == NULL)
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
-    }
+    if (pair_reserve(t, n) != KILN_OK)
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == KILN_OK; i++) {
         long at = find(t, labels[i].id, strlen(labels[i].id));
         const struct fb_entry *e;
@@ -325,11 +343,7 @@ int fb_apply(struct fb_table *t, const char *body, size_t len, size_t *matched,
             continue;
         }
         e = t->ring[at];
-        /* A full confusion table drops the label and counts it (kiln_deploy_confusion). */
-        kiln_deploy_confusion_add(conf_of(&t->fresh, &t->nfresh, e->version), e->label,
-                                  labels[i].text, 1);
-        kiln_deploy_confusion_add(conf_of(&t->total, &t->ntotal, e->version), e->label,
-                                  labels[i].text, 1);
+        pair_count(t, e->version, e->label, labels[i].text);
         drop(t, (size_t)at);
         (*matched)++;
     }
@@ -359,22 +373,17 @@ int fb_take(struct fb_table *t, struct kiln_deploy_report *r)
 {
     int rc = KILN_OK;
     pthread_mutex_lock(&t->mu);
-    for (size_t i = 0; i < t->nfresh && rc == KILN_OK; i++) {
-        const struct kiln_deploy_confusion *c = &t->fresh[i].feedback;
+    for (size_t i = 0; i < t->npairs; i++) {
+        struct fb_pair *p = &t->pairs[i];
         struct kiln_deploy_vstats *v;
-        if (c->n == 0)
+        if (p->fresh == 0)
             continue;
-        v = report_version(r, t->fresh[i].version);
-        if (v == NULL) {
-            rc = KILN_ENOMEM;
-            break;
-        }
-        for (size_t k = 0; k < c->n; k++)
-            kiln_deploy_confusion_add(&v->feedback, c->p[k].pred, c->p[k].actual, c->p[k].n);
+        v = rc == KILN_OK ? report_version(r, p->version) : NULL;
+        if (v == NULL ||
+            kiln_deploy_confusion_add(&v->feedback, p->pred, p->actual, p->fresh) != KILN_OK)
+            rc = KILN_ENOMEM; /* these labels are lost to the control plane */
+        p->fresh = 0;
     }
-    confusions_free(t->fresh, t->nfresh);
-    t->fresh = NULL;
-    t->nfresh = 0;
     r->predictions = t->sent;
     r->npredictions = t->nsent;
     t->sent = NULL;
@@ -390,11 +399,26 @@ void fb_each(struct fb_table *t,
              void *ctx)
 {
     pthread_mutex_lock(&t->mu);
-    for (size_t i = 0; i < t->ntotal; i++) {
+    for (size_t i = 0; i < t->npairs; i++) {
+        struct kiln_deploy_confusion c;
+        int64_t v = t->pairs[i].version;
+        int seen = 0, oom = 0;
         double acc, prec, rec;
-        kiln_deploy_confusion_metrics(&t->total[i].feedback, NULL, &acc, &prec, &rec);
-        fn(ctx, t->total[i].version, kiln_deploy_confusion_total(&t->total[i].feedback), acc,
-           prec, rec);
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = t->pairs[j].version == v;
+        if (seen)
+            continue;
+        memset(&c, 0, sizeof(c));
+        for (size_t j = i; j < t->npairs; j++)
+            if (t->pairs[j].version == v &&
+                kiln_deploy_confusion_add(&c, t->pairs[j].pred, t->pairs[j].actual,
+                                          t->pairs[j].total) != KILN_OK)
+                oom = 1;
+        if (!oom) {
+            kiln_deploy_confusion_metrics(&c, NULL, &acc, &prec, &rec);
+            fn(ctx, v, kiln_deploy_confusion_total(&c), acc, prec, rec);
+        }
+        kiln_deploy_confusion_release(&c);
     }
     pthread_mutex_unlock(&t->mu);
 }

@@ -310,8 +310,8 @@ static struct kiln_profile *load_profile(struct slot *sl, const char *dir)
     if (access(path, F_OK) != 0)
         return NULL;
     if (kiln_profile_load(path, &p, &err) != KILN_OK) {
-        kiln_log_warn("model '%s': ignoring its training profile (no feature drift): %s",
-                      sl->name, err.msg);
+        kiln_log_warn("model '%s': ignoring its training profile (no feature drift): %s", sl->name,
+                      err.msg);
         return NULL;
     }
     return p;

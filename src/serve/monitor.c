@@ -59,8 +59,8 @@ struct monitor {
     struct kiln_serve *srv;
     pthread_mutex_t mu;
     struct mwin *wins;
-    struct kiln_metric_family *f_score, *f_drifted, *f_dataset, *f_share, *f_rows, *f_conf,
-        *f_low, *f_labels, *f_acc, *f_prec, *f_rec;
+    struct kiln_metric_family *f_score, *f_drifted, *f_dataset, *f_share, *f_rows, *f_conf, *f_low,
+        *f_labels, *f_acc, *f_prec, *f_rec;
 };
 
 struct gdef {
@@ -101,12 +101,11 @@ int monitor_new(struct kiln_serve *s, struct monitor **out, struct kiln_err *err
             { &m->f_acc, "kiln_monitor_accuracy", "Accuracy from feedback labels.", 2 },
             { &m->f_prec, "kiln_monitor_precision",
               "Precision (macro average) from feedback labels.", 2 },
-            { &m->f_rec, "kiln_monitor_recall", "Recall (macro average) from feedback labels.",
-              2 },
+            { &m->f_rec, "kiln_monitor_recall", "Recall (macro average) from feedback labels.", 2 },
         };
         for (size_t i = 0; rc == KILN_OK && i < KILN_ARRAY_LEN(g); i++)
-            rc = kiln_metrics_family(s->metrics, KILN_METRIC_GAUGE, g[i].name, g[i].help,
-                                     labels, g[i].nlabels, NULL, 0, g[i].out, err);
+            rc = kiln_metrics_family(s->metrics, KILN_METRIC_GAUGE, g[i].name, g[i].help, labels,
+                                     g[i].nlabels, NULL, 0, g[i].out, err);
     }
     if (rc != KILN_OK) {
         monitor_free(m);
@@ -222,8 +221,7 @@ struct mwin *monitor_attach(struct monitor *m, int64_t version, struct kiln_prof
     }
     pthread_mutex_unlock(&m->mu);
     if (mwin_new(version, prof, model, &w, &err) != KILN_OK) {
-        kiln_log_warn("version %lld: no feature drift monitoring: %s", (long long)version,
-                      err.msg);
+        kiln_log_warn("version %lld: no feature drift monitoring: %s", (long long)version, err.msg);
         return NULL;
     }
     w->users = 1;
@@ -393,8 +391,8 @@ static void confidence(struct monitor *m, const struct rplan *p, int64_t now)
         double sum;
         if (st->conf_since_ms == 0)
             st->conf_since_ms = now;
-        if (n == 0 || ((int64_t)n < p->drift_window_rows &&
-                       now - st->conf_since_ms < p->drift_window_ms))
+        if (n == 0 ||
+            ((int64_t)n < p->drift_window_rows && now - st->conf_since_ms < p->drift_window_ms))
             continue;
         n = atomic_exchange(&st->conf_n, 0);
         low = atomic_exchange(&st->conf_low, 0);
@@ -444,8 +442,7 @@ int monitor_tick(struct monitor *m, const struct rplan *p, struct kiln_deploy_re
     return KILN_OK;
 }
 
-static void fb_gauges(void *ctx, int64_t version, uint64_t n, double acc, double prec,
-                      double rec)
+static void fb_gauges(void *ctx, int64_t version, uint64_t n, double acc, double prec, double rec)
 {
     struct monitor *m = ctx;
     set2(m, m->f_labels, version, (double)n);

@@ -156,16 +156,16 @@ static int apply(struct replica *r, const struct rplan *p)
 static void log_plan(const struct replica *r, const struct rplan *p)
 {
     if (p->candidate == 0)
-        kiln_log_info("deployment %s: plan %lld: version %lld takes every request",
-                      r->deployment, (long long)p->generation, (long long)p->stable);
+        kiln_log_info("deployment %s: plan %lld: version %lld takes every request", r->deployment,
+                      (long long)p->generation, (long long)p->stable);
     else if (p->shadow)
         kiln_log_info("deployment %s: plan %lld: version %lld answers, version %lld shadows",
                       r->deployment, (long long)p->generation, (long long)p->stable,
                       (long long)p->candidate);
     else
         kiln_log_info("deployment %s: plan %lld: version %lld takes %g%%, version %lld the rest",
-                      r->deployment, (long long)p->generation, (long long)p->candidate,
-                      p->weight, (long long)p->stable);
+                      r->deployment, (long long)p->generation, (long long)p->candidate, p->weight,
+                      (long long)p->stable);
 }
 
 static void *plan_main(void *arg)
@@ -296,8 +296,7 @@ int replica_metrics_init(struct kiln_serve *s, struct kiln_err *err)
                                    g_generation, r, err);
     if (rc == KILN_OK)
         rc = kiln_metrics_gauge_fn(s->metrics, "kiln_deploy_candidate_weight",
-                                   "The candidate's share of requests, percent.", g_weight, r,
-                                   err);
+                                   "The candidate's share of requests, percent.", g_weight, r, err);
     if (rc == KILN_OK)
         rc = kiln_metrics_gauge_fn(s->metrics, "kiln_deploy_control_plane_up",
                                    "1 while the control plane answers, else 0.", g_up, r, err);
@@ -395,8 +394,7 @@ int replica_start(struct kiln_serve *s, struct kiln_err *err)
         r->report_started = e == 0;
     }
     if (e != 0)
-        return kiln_err_set(err, KILN_EIO, "cannot start the deployment threads: %s",
-                            strerror(e));
+        return kiln_err_set(err, KILN_EIO, "cannot start the deployment threads: %s", strerror(e));
     kiln_log_info("deployment %s: replica %s following the plan (boot %s)", r->deployment, r->id,
                   r->boot);
     return KILN_OK;

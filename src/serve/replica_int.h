@@ -97,7 +97,7 @@ struct rstats {
     struct rhist latency_us, scores, confidence;
     /* The monitor's confidence window (since the last drift comparison). */
     _Atomic uint64_t conf_n, conf_low, conf_sum_bits;
-    int64_t conf_since_ms; /* report thread */
+    int64_t conf_since_ms;            /* report thread */
     struct kiln_metric *role[ROLE_N]; /* kiln_deploy_requests_total children */
     struct rstats *next;
 };
@@ -128,12 +128,21 @@ struct fb_table {
     struct kiln_deploy_prediction *sent;
     size_t nsent, capsent;
     uint64_t sent_dropped;
-    /* Labels joined here, per version, since the last report; and in all (gauges). */
-    struct kiln_deploy_vstats *fresh, *total;
-    size_t nfresh, ntotal;
+    /* (version, predicted, actual) counts of labels joined here: since the last report
+     * (fresh) and in all (total, for the gauges). */
+    struct fb_pair *pairs;
+    size_t npairs, cappairs;
+    uint64_t dropped; /* labels not counted: FB_MAX_PAIRS distinct pairs reached */
+};
+
+struct fb_pair {
+    int64_t version;
+    uint64_t fresh, total;
+    char pred[KILN_DEPLOY_LABEL_MAX + 1], actual[KILN_DEPLOY_LABEL_MAX + 1];
 };
 
 #define FB_ID_MAX 200
+#define FB_MAX_PAIRS 4096
 #define FB_MAX_SENT 100000
 
 int fb_init(struct fb_table *t, size_t cap);
@@ -142,8 +151,8 @@ void fb_release(struct fb_table *t);
  * Remembers a prediction (id and label copied); the oldest one is forgotten when full.
  * `send` also queues it for the control plane. KILN_ENOMEM (nothing remembered).
  */
-int fb_record(struct fb_table *t, const char *id, size_t id_len, int64_t version,
-              const char *label, int send);
+int fb_record(struct fb_table *t, const char *id, size_t id_len, int64_t version, const char *label,
+              int send);
 /*
  * Joins a POST /feedback body with the remembered predictions. The body is validated whole
  * first: a wrong field is KILN_EINVAL naming it ("labels[2].label: expected a string, a
@@ -161,8 +170,9 @@ int fb_take(struct fb_table *t, struct kiln_deploy_report *r);
  * Calls fn for every version with labels so far: their count, accuracy and macro precision
  * and recall (under the table's lock; fn must not call back into the table).
  */
-void fb_each(struct fb_table *t, void (*fn)(void *ctx, int64_t version, uint64_t n, double acc,
-                                             double prec, double rec),
+void fb_each(struct fb_table *t,
+             void (*fn)(void *ctx, int64_t version, uint64_t n, double acc, double prec,
+                        double rec),
              void *ctx);
 
 /* ---- the replica (replica.c) ---------------------------------------------------------------- */

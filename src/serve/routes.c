@@ -167,8 +167,8 @@ int serve_media_type(const struct kiln_http_req *req, struct kiln_http_resp *res
     return 1;
 }
 
-int serve_run(struct served *v, enum proto p, int csv, struct kiln_http_req *req,
-              struct scored *sc, struct kiln_err *err)
+int serve_run(struct served *v, enum proto p, int csv, struct kiln_http_req *req, struct scored *sc,
+              struct kiln_err *err)
 {
     int rc;
     memset(sc, 0, sizeof(*sc));

@@ -108,8 +108,7 @@ static int parse_doc(const json_t *doc, struct rplan *p, struct kiln_err *err)
     if (rc == KILN_OK && json_object_get(doc, "generation") == NULL)
         rc = kiln_err_set(err, KILN_EINVAL, "plan: generation: required");
     if (rc == KILN_OK)
-        rc = get_str(doc, "deployment", "deployment", 0, p->deployment, sizeof(p->deployment),
-                     err);
+        rc = get_str(doc, "deployment", "deployment", 0, p->deployment, sizeof(p->deployment), err);
     if (rc == KILN_OK)
         rc = get_str(doc, "model", "model", 1, p->model, sizeof(p->model), err);
     if (rc == KILN_OK)
@@ -135,8 +134,7 @@ static int parse_doc(const json_t *doc, struct rplan *p, struct kiln_err *err)
         p->mode = p->candidate == 0 ? RP_STABLE : p->shadow ? RP_SHADOW : RP_CANARY;
     }
     if (rc == KILN_OK)
-        rc = get_str(doc, "sticky_key", "sticky_key", 0, p->sticky_key, sizeof(p->sticky_key),
-                     err);
+        rc = get_str(doc, "sticky_key", "sticky_key", 0, p->sticky_key, sizeof(p->sticky_key), err);
     if (rc == KILN_OK)
         rc = get_bool(doc, "compare", "compare", &p->compare, err);
     if (rc == KILN_OK)

@@ -153,8 +153,8 @@ static int pinned(struct served *st, struct served *cd, const char *pin, struct 
         return KILN_OK;
     }
     return kiln_err_set(err, KILN_ENOENT,
-                        "model '%s' version '%.32s' is not served (stable %s%s%s)",
-                        st->slot->name, pin, st->version, cd != NULL ? ", candidate " : "",
+                        "model '%s' version '%.32s' is not served (stable %s%s%s)", st->slot->name,
+                        pin, st->version, cd != NULL ? ", candidate " : "",
                         cd != NULL ? cd->version : "");
 }
 

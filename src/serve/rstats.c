@@ -61,8 +61,7 @@ void rhist_add(struct rhist *h, double v)
 {
     if (!isfinite(v))
         return;
-    atomic_fetch_add_explicit(&h->b[kiln_hist_key(v) + KILN_HIST_KEY_MAX], 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->b[kiln_hist_key(v) + KILN_HIST_KEY_MAX], 1, memory_order_relaxed);
     ratomic_add_double(&h->sum_bits, v);
 }
 

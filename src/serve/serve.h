@@ -60,10 +60,10 @@ int kiln_serve_new(const struct kiln_serve_config *cfg, struct kiln_serve **out 
                    struct kiln_err *err);
 
 /*
- * Adds a model (not with a deployment: its plan names the model). `name` (NULL: derived from the URI: the registered model's name, else the
- * folder's base name) names it in /v2/models/{name}, metrics and logs; the first model added
- * also answers /invocations. KILN_EINVAL for a malformed URI, a bad or duplicate name, or a
- * registry URI without a tracking server.
+ * Adds a model (not with a deployment: its plan names the model). `name` (NULL: derived from the
+ * URI: the registered model's name, else the folder's base name) names it in /v2/models/{name},
+ * metrics and logs; the first model added also answers /invocations. KILN_EINVAL for a malformed
+ * URI, a bad or duplicate name, or a registry URI without a tracking server.
  */
 int kiln_serve_add_model(struct kiln_serve *s, const char *uri, const char *name,
                          struct kiln_err *err);

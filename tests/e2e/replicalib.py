@@ -118,16 +118,17 @@ analysis:
 monitoring:
   report_interval: 250ms
   drift_window_rows: {drift_rows}
-  drift_window: 1s
+  drift_window: {drift_window}
 {extra}
 """
 
 
 def spec(name, model, metrics, strategy="canary", weight=50, hold="1s", min_requests=60,
-         min_samples=60, sticky=None, drift_rows=200, extra=""):
+         min_samples=60, sticky=None, drift_rows=200, drift_window="1s", extra=""):
     return SPEC.format(name=name, model=model, strategy=strategy, weight=weight, hold=hold,
                        min_requests=min_requests, min_samples=min_samples, metrics=metrics,
                        sticky=f"sticky_key: {sticky}" if sticky else "", drift_rows=drift_rows,
+                       drift_window=drift_window,
                        extra=extra)
 
 

@@ -79,11 +79,11 @@ class ServeDeployOps(unittest.TestCase):
         srv = self.server()
         add_versions(srv, "drifty", [self.dirs["good"]])
         kok(srv, "POST", "/deployments", {"spec": spec(
-            "drifty-live", "drifty", "    error_rate: {max: 0.05}", drift_rows=300,
+            "drifty-live", "drifty", "    error_rate: {max: 0.05}", drift_rows=800, drift_window="3s",
             extra="alerts:\n  - {name: input-drift, kind: drift, min_rows: 200, window: 10s}")})
         rep = self.replica(srv, "drifty-live", "drifty-r0")
         # Traffic like the training data: no drift.
-        load = Load([rep], rps=300).start()
+        load = Load([rep], rps=400).start()
         wait_for(lambda: metric(rep.metrics(), "kiln_monitor_drift_window_rows") is not None,
                  15, what="a first drift window")
         load.stop()
@@ -96,7 +96,7 @@ class ServeDeployOps(unittest.TestCase):
         self.assertEqual([a for a in alerts if a.get("state") == "firing"], [])
         # Shifted traffic: f2 and f3 move by 3 standard deviations.
         onset = time.time()
-        load = Load([rep], rps=300, shift=3.0, seed=7).start()
+        load = Load([rep], rps=400, shift=3.0, seed=7).start()
         self.addCleanup(load.stop)
 
         def firing():
