@@ -308,6 +308,26 @@ void kiln_metric_remove(struct kiln_metric_family *f, const char *const *values)
     pthread_mutex_unlock(&f->lock);
 }
 
+size_t kiln_metric_remove_prefix(struct kiln_metric_family *f, const char *const *values, size_t n)
+{
+    size_t removed = 0;
+    if (n > f->nlabels)
+        return 0;
+    pthread_mutex_lock(&f->lock);
+    for (struct kiln_metric **p = &f->children; *p != NULL;) {
+        struct kiln_metric *c = *p;
+        if (values_match(c, values, n)) {
+            *p = c->next;
+            child_free(c, f->nlabels);
+            removed++;
+        } else {
+            p = &c->next;
+        }
+    }
+    pthread_mutex_unlock(&f->lock);
+    return removed;
+}
+
 static void atomic_add_double(_Atomic uint64_t *a, double v)
 {
     uint64_t old = atomic_load_explicit(a, memory_order_relaxed);

@@ -66,6 +66,12 @@ int kiln_metrics_gauge_fn(struct kiln_metrics *m, const char *name, const char *
 struct kiln_metric *kiln_metric_child(struct kiln_metric_family *f, const char *const *values);
 /* Drops a child (its series disappears from the exposition). */
 void kiln_metric_remove(struct kiln_metric_family *f, const char *const *values);
+/*
+ * Drops every child whose first n label values are `values` (n <= the family's label count;
+ * n == 0 drops all), e.g. all the per-feature series of one model version. Returns how many.
+ */
+size_t kiln_metric_remove_prefix(struct kiln_metric_family *f, const char *const *values,
+                                 size_t n);
 
 /* Counters: v >= 0. Gauges: any. */
 void kiln_metric_add(struct kiln_metric *c, double v);

@@ -180,6 +180,39 @@ static void test_remove_drops_the_series(void **state)
     kiln_metrics_free(m);
 }
 
+static void test_remove_prefix_drops_a_versions_series(void **state)
+{
+    struct kiln_metrics *m = kiln_metrics_new();
+    struct kiln_metric_family *g;
+    const char *l[] = { "model", "version", "feature" };
+    const char *a[] = { "m", "1", "f0" }, *b1[] = { "m", "1", "f1" }, *c[] = { "m", "12", "f0" };
+    const char *d[] = { "n", "1", "f0" }, *pre[] = { "m", "1" };
+    struct kiln_buf b;
+    (void)state;
+    kiln_metrics_family(m, KILN_METRIC_GAUGE, "score", "h", l, 3, NULL, 0, &g, NULL);
+    kiln_metric_set(kiln_metric_child(g, a), 1);
+    kiln_metric_set(kiln_metric_child(g, b1), 2);
+    kiln_metric_set(kiln_metric_child(g, c), 3);
+    kiln_metric_set(kiln_metric_child(g, d), 4);
+    assert_int_equal(kiln_metric_remove_prefix(g, pre, 2), 2);
+    assert_int_equal(kiln_metric_remove_prefix(g, pre, 2), 0);
+    assert_int_equal(kiln_metric_remove_prefix(g, pre, 4), 0); /* more labels than the family */
+    kiln_buf_init(&b, 4096);
+    kiln_metrics_render(m, &b);
+    assert_null(strstr(b.buf, "score{model=\"m\",version=\"1\","));
+    assert_non_null(strstr(b.buf, "score{model=\"m\",version=\"12\",feature=\"f0\"} 3"));
+    assert_non_null(strstr(b.buf, "score{model=\"n\",version=\"1\",feature=\"f0\"} 4"));
+    kiln_buf_release(&b);
+    /* A removed series comes back (from zero) when set again. */
+    kiln_metric_set(kiln_metric_child(g, a), 5);
+    kiln_buf_init(&b, 4096);
+    kiln_metrics_render(m, &b);
+    assert_non_null(strstr(b.buf, "score{model=\"m\",version=\"1\",feature=\"f0\"} 5"));
+    assert_int_equal(kiln_metric_remove_prefix(g, NULL, 0), 3);
+    kiln_buf_release(&b);
+    kiln_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_redeclaration_and_validation),
         cmocka_unit_test(test_concurrent_updates_are_exact),
         cmocka_unit_test(test_remove_drops_the_series),
+        cmocka_unit_test(test_remove_prefix_drops_a_versions_series),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
