@@ -11,9 +11,10 @@
  *     int handler(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
  *                 struct kiln_err *err);
  *   - return KILN_OK after filling resp (status defaults to 200, content type to JSON);
- *   - or return an error code with details in err: the server discards resp and answers with
- *     the router's error formatter (MLflow JSON `{"error_code","message"}` by default) and
- *     kiln_rc_http(rc) as status. A handler never needs to build error bodies itself.
+ *   - or return an error code with details in err: the server discards resp (except the
+ *     headers marked with kiln_http_resp_keep_headers) and answers with the router's error
+ *     formatter (MLflow JSON `{"error_code","message"}` by default) and kiln_rc_http(rc) as
+ *     status. A handler never needs to build error bodies itself.
  *
  * Threads. Handlers run on MHD worker threads (a pool of `workers` threads with epoll, or a
  * thread per connection when workers == 0) and must be thread-safe with respect to `app`. A
@@ -83,6 +84,7 @@ struct kiln_http_resp {
     uint64_t fd_size;
     struct kiln_http_header headers[KILN_HTTP_MAX_HEADERS];
     size_t nheaders;
+    size_t nkeep; /* headers[0, nkeep) also go with an error answer (kiln_http_resp_keep_headers) */
 };
 
 typedef int (*kiln_http_handler)(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
@@ -225,6 +227,12 @@ void kiln_http_resume(struct kiln_http_req *req);
 void kiln_http_resp_set(struct kiln_http_resp *resp, int status, const char *content_type);
 /* Adds a header (strings must live until the response is sent: static or arena). */
 int kiln_http_resp_header(struct kiln_http_resp *resp, const char *name, const char *value);
+/*
+ * Keeps the headers added so far when the handler then returns an error: the error answer
+ * carries them too (request ids, the version that was chosen). Other headers are dropped on
+ * errors, as before.
+ */
+void kiln_http_resp_keep_headers(struct kiln_http_resp *resp);
 /* Replaces the body with the NUL-terminated text. */
 int kiln_http_resp_text(struct kiln_http_resp *resp, int status, const char *content_type,
                         const char *text);

@@ -198,6 +198,11 @@ int kiln_http_resp_header(struct kiln_http_resp *resp, const char *name, const c
     return KILN_OK;
 }
 
+void kiln_http_resp_keep_headers(struct kiln_http_resp *resp)
+{
+    resp->nkeep = resp->nheaders;
+}
+
 int kiln_http_resp_text(struct kiln_http_resp *resp, int status, const char *content_type,
                         const char *text)
 {

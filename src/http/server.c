@@ -148,7 +148,7 @@ static void format_error(struct req_ctx *c, int rc)
         close(c->resp.fd);
         c->resp.fd = -1;
     }
-    c->resp.nheaders = 0;
+    c->resp.nheaders = c->resp.nkeep;
     router->error_fn(&c->req, &c->resp, rc, kiln_err_msg(&c->err, rc));
 }
 
