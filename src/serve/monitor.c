@@ -18,6 +18,10 @@
  * (struct rstats conf_*), turned into kiln_monitor_confidence_mean and
  * kiln_monitor_low_confidence_share at the same cadence.
  *
+ * Gauges exist only for the plan's stable and candidate versions: at each tick, the series of
+ * a version the plan no longer names (after a promotion or a rollback) are removed, and no
+ * new value is set for such a version (m->gauged lists the versions with series).
+ *
  * Life: a window is detached when its version is freed and dropped at the next tick. Threads:
  * monitor_rows on HTTP workers (stripe locks); attach/detach on loading/releasing threads and
  * tick on the report thread (m->mu guards the list and each window's report state).
@@ -61,6 +65,8 @@ struct monitor {
     struct mwin *wins;
     struct kiln_metric_family *f_score, *f_drifted, *f_dataset, *f_share, *f_rows, *f_conf, *f_low,
         *f_labels, *f_acc, *f_prec, *f_rec;
+    int64_t *gauged; /* versions with gauge series (m->mu) */
+    size_t ngauged, capgauged;
 };
 
 struct gdef {
@@ -150,6 +156,7 @@ void monitor_free(struct monitor *m)
         mwin_free(m->wins);
         m->wins = n;
     }
+    kiln_free(m->gauged);
     pthread_mutex_destroy(&m->mu);
     kiln_free(m);
 }
@@ -295,12 +302,66 @@ static void labels2(const struct monitor *m, int64_t version, char *v, size_t si
     out[1] = v;
 }
 
-static void set2(const struct monitor *m, struct kiln_metric_family *f, int64_t version, double x)
+/*
+ * Under m->mu: 1 when version v may have gauges (the plan's stable or candidate version),
+ * remembering that it has some; 0 for a version no longer served (its series stay removed).
+ */
+static int gauged(struct monitor *m, int64_t v)
+{
+    struct rplan p;
+    replica_plan(m->srv->rep, &p);
+    if (v != p.stable && (v != p.candidate || v == 0))
+        return 0;
+    for (size_t i = 0; i < m->ngauged; i++)
+        if (m->gauged[i] == v)
+            return 1;
+    if (m->ngauged == m->capgauged) {
+        size_t cap = m->capgauged ? m->capgauged * 2 : 4;
+        int64_t *g = kiln_reallocarray(m->gauged, cap, sizeof(*g));
+        if (g == NULL)
+            return 0;
+        m->gauged = g;
+        m->capgauged = cap;
+    }
+    m->gauged[m->ngauged++] = v;
+    return 1;
+}
+
+static void set2(struct monitor *m, struct kiln_metric_family *f, int64_t version, double x)
 {
     char v[32];
     const char *l[2];
     labels2(m, version, v, sizeof(v), l);
-    kiln_metric_set(kiln_metric_child(f, l), x);
+    pthread_mutex_lock(&m->mu);
+    if (gauged(m, version))
+        kiln_metric_set(kiln_metric_child(f, l), x);
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* Removes the gauge series of versions the plan no longer serves (report thread). */
+static void prune(struct monitor *m, const struct rplan *p)
+{
+    struct kiln_metric_family *const fams[] = { m->f_score,  m->f_drifted, m->f_dataset,
+                                                m->f_share,  m->f_rows,    m->f_conf,
+                                                m->f_low,    m->f_labels,  m->f_acc,
+                                                m->f_prec,   m->f_rec };
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->ngauged;) {
+        int64_t ver = m->gauged[i];
+        char v[32];
+        const char *l[2];
+        if (ver == p->stable || (ver == p->candidate && ver != 0)) {
+            i++;
+            continue;
+        }
+        labels2(m, ver, v, sizeof(v), l);
+        for (size_t k = 0; k < KILN_ARRAY_LEN(fams); k++)
+            kiln_metric_remove_prefix(fams[k], l, 2);
+        m->gauged[i] = m->gauged[--m->ngauged];
+        kiln_log_debug("version %lld is no longer served: its monitoring gauges are removed",
+                       (long long)ver);
+    }
+    pthread_mutex_unlock(&m->mu);
 }
 
 /* Publishes a comparison as gauges and as the window's report observation. */
@@ -309,6 +370,7 @@ static int publish(struct monitor *m, struct mwin *w, const struct kiln_drift_re
     struct kiln_deploy_drift_obs o;
     char v[32];
     const char *l[4];
+    int live;
     memset(&o, 0, sizeof(o));
     o.present = 1;
     o.version = w->version;
@@ -319,6 +381,8 @@ static int publish(struct monitor *m, struct mwin *w, const struct kiln_drift_re
     if (o.cols == NULL)
         return KILN_ENOMEM;
     labels2(m, w->version, v, sizeof(v), l);
+    pthread_mutex_lock(&m->mu);
+    live = gauged(m, w->version);
     for (size_t i = 0; i < res->ncols; i++) {
         const struct kiln_drift_column *c = &res->cols[i];
         const char *method = kiln_drift_method_name(c->method);
@@ -326,20 +390,24 @@ static int publish(struct monitor *m, struct mwin *w, const struct kiln_drift_re
             continue;
         l[2] = c->name;
         l[3] = method;
-        kiln_metric_set(kiln_metric_child(m->f_score, l), c->statistic);
-        kiln_metric_set(kiln_metric_child(m->f_drifted, l), c->drifted);
+        if (live) {
+            kiln_metric_set(kiln_metric_child(m->f_score, l), c->statistic);
+            kiln_metric_set(kiln_metric_child(m->f_drifted, l), c->drifted);
+        }
         o.cols[o.ncols].name = kiln_strdup(c->name);
         o.cols[o.ncols].method = kiln_strdup(method);
         o.cols[o.ncols].statistic = c->statistic;
         o.cols[o.ncols].threshold = c->threshold;
         o.cols[o.ncols].drifted = c->drifted;
         if (o.cols[o.ncols].name == NULL || o.cols[o.ncols].method == NULL) {
+            pthread_mutex_unlock(&m->mu);
             o.ncols++;
             obs_release(&o);
             return KILN_ENOMEM;
         }
         o.ncols++;
     }
+    pthread_mutex_unlock(&m->mu);
     set2(m, m->f_dataset, w->version, res->dataset_drift);
     set2(m, m->f_share, w->version, res->drift_share);
     set2(m, m->f_rows, w->version, (double)res->current_rows);
@@ -410,6 +478,7 @@ int monitor_tick(struct monitor *m, const struct rplan *p, struct kiln_deploy_re
 {
     int64_t now = kiln_mono_ns() / 1000000;
     struct mwin **pp, *newest = NULL;
+    prune(m, p);
     confidence(m, p, now);
     pthread_mutex_lock(&m->mu);
     pp = &m->wins;
