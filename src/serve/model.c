@@ -42,6 +42,12 @@ struct served *slot_acquire(struct slot *sl)
     return v;
 }
 
+struct served *served_hold(struct served *v)
+{
+    atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
+    return v;
+}
+
 static void served_free(struct served *v)
 {
     if (v == NULL)

@@ -4,7 +4,7 @@
  *
  *   prepare: GET .../plan (no wait) -> the model's name, the stable version -> the stable slot
  *            (srv->slots[0], loading models:/MODEL/STABLE at start) and the candidate slot
- *   start:   the plan thread and the report thread
+ *   start:   the shadow queue's thread (shadow.c), the plan thread and the report thread
  *   plan thread: loop GET .../plan?after=GEN&wait=S
  *            -> a new plan is published for routing at once (so a candidate weight of 0 holds
  *               from the very next request), then the versions it names are made current:
@@ -13,7 +13,8 @@
  *               up in the background and swapped in (model.c); until then requests go to
  *               the versions already loaded. A plan without a candidate drops it.
  *   report thread: every report_interval_ms, rstats.c's report (with feedback and drift).
- *   stop:    both threads are woken (srv->stopping, srv->cv) and joined; one last report.
+ *   stop:    shadow copies still queued are dropped (counted) and the shadow thread joined;
+ *            both other threads are woken (srv->stopping, srv->cv) and joined; one last report.
  *
  * Losing the control plane: requests keep being served by the last plan; the time without an
  * answer is exported (kiln_deploy_control_plane_up / _gap_seconds) and, once an answer
@@ -307,6 +308,8 @@ int replica_metrics_init(struct kiln_serve *s, struct kiln_err *err)
                                    g_gap, r, err);
     if (rc == KILN_OK)
         rc = monitor_new(s, &r->mon, err);
+    if (rc == KILN_OK)
+        rc = shadow_init(&r->shadow, s->metrics, err);
     return rc;
 }
 
@@ -387,6 +390,9 @@ int replica_start(struct kiln_serve *s, struct kiln_err *err)
     int e;
     if (make_id(r, s->replica_id, s->host, kiln_serve_port(s)) != KILN_OK)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    e = shadow_start(&r->shadow, err);
+    if (e != KILN_OK)
+        return e;
     e = pthread_create(&r->plan_thread, NULL, plan_main, r);
     if (e == 0) {
         r->plan_started = 1;
@@ -407,6 +413,8 @@ void replica_stop(struct kiln_serve *s)
     struct kiln_err err = { 0 };
     int had = r->report_started;
 
+    /* No request runs any more (the HTTP server is stopped): no copy is submitted. */
+    shadow_stop(&r->shadow);
     if (r->plan_started)
         pthread_join(r->plan_thread, NULL);
     if (r->report_started)
@@ -425,6 +433,7 @@ void replica_free(struct replica *r)
 {
     if (r == NULL)
         return;
+    shadow_release(&r->shadow);
     slot_free(r->cand);
     monitor_free(r->mon);
     fb_release(&r->fb);

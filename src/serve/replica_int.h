@@ -175,6 +175,65 @@ void fb_each(struct fb_table *t,
                         double rec),
              void *ctx);
 
+/* ---- shadow copies (shadow.c) -------------------------------------------------------------- */
+
+#define SHADOW_THREADS 1
+#define SHADOW_MAX_JOBS 256
+#define SHADOW_MAX_BYTES ((size_t)32 << 20)
+
+struct shadow_job;
+
+/* The queue of shadow copies and its threads (owned by the replica). */
+struct shadow_q {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct shadow_job *head, *tail; /* guarded by mu, like the counts below */
+    size_t njobs, nbytes, busy;
+    size_t max_jobs, max_bytes;
+    int running, stop, inited;
+    pthread_t th[SHADOW_THREADS];
+    int nth;
+    struct kiln_metric *dropped; /* kiln_deploy_shadow_dropped_total */
+};
+
+/* What a shadow copy needs, all borrowed (shadow_submit copies or references it). */
+struct shadow_req {
+    enum proto p;
+    int csv;
+    const char *body;
+    size_t len;
+    struct served *primary; /* the version that answered */
+    const struct scored *sc; /* its parse and outputs */
+    struct served *cand;
+    double conf_threshold;
+};
+
+/* An empty, stopped queue and its metrics (dropped counter, pending gauge). KILN_ENOMEM. */
+int shadow_init(struct shadow_q *q, struct kiln_metrics *m, struct kiln_err *err);
+/* Starts the threads; copies are accepted from then on. KILN_EIO. */
+int shadow_start(struct shadow_q *q, struct kiln_err *err);
+/*
+ * Stops accepting copies, drops (and counts) those still queued, lets the running ones finish
+ * and joins the threads. Safe to call twice, or on a queue never started.
+ */
+void shadow_stop(struct shadow_q *q);
+/* shadow_stop, then frees what the queue holds (no-op before shadow_init). */
+void shadow_release(struct shadow_q *q);
+/*
+ * Queues a copy (the body and the primary's outputs copied, references to both versions
+ * taken): 1 when queued, 0 when dropped and counted (queue full, not running, or out of
+ * memory). Never blocks on the candidate. Any thread.
+ */
+int shadow_submit(struct shadow_q *q, const struct shadow_req *in);
+/*
+ * rroute.c: counts a finished shadow copy: the candidate's request (role shadow, latency from
+ * t0, an error when sc2 is NULL) and rows, and compared/agreed against the primary's outputs o
+ * of n rows.
+ */
+void replica_shadow_count(struct served *primary, const struct kiln_rt_out *o, size_t n,
+                          struct served *cand, const struct scored *sc2, double conf_threshold,
+                          int64_t t0);
+
 /* ---- the replica (replica.c) ---------------------------------------------------------------- */
 
 struct monitor;
@@ -203,6 +262,7 @@ struct replica {
 
     struct fb_table fb;
     struct monitor *mon;
+    struct shadow_q shadow;
 
     /* Report thread state (that thread only). */
     int64_t seq;
@@ -244,9 +304,13 @@ void replica_report_tick(struct replica *r, struct kiln_http_client *c);
 
 /* ---- scoring requests (rroute.c) ---------------------------------------------------------- */
 
-/* Serves a scoring request of protocol p by the plan; `pin` names a version (OIP) or NULL. */
-int replica_score(struct kiln_serve *s, enum proto p, const char *pin, struct kiln_http_req *req,
-                  struct kiln_http_resp *resp, struct kiln_err *err);
+/*
+ * Serves a scoring request of protocol p by the plan: `model` is the model the request names
+ * (NULL: the default one), `pin` a version (OIP) or NULL. Every answer, errors included,
+ * carries X-Request-ID, and X-Kiln-Version once a version was chosen.
+ */
+int replica_score(struct kiln_serve *s, enum proto p, const char *model, const char *pin,
+                  struct kiln_http_req *req, struct kiln_http_resp *resp, struct kiln_err *err);
 /* POST /feedback. */
 int replica_h_feedback(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                        struct kiln_err *err);

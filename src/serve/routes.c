@@ -167,30 +167,35 @@ int serve_media_type(const struct kiln_http_req *req, struct kiln_http_resp *res
     return 1;
 }
 
-int serve_run(struct served *v, enum proto p, int csv, struct kiln_http_req *req, struct scored *sc,
-              struct kiln_err *err)
+int serve_run_body(struct served *v, enum proto p, int csv, const char *body, size_t len,
+                   struct kiln_arena *a, struct scored *sc, struct kiln_err *err)
 {
     int rc;
     memset(sc, 0, sizeof(*sc));
     if (p == P_OIP) {
-        /* Any content type is read as JSON (clients differ), but not the binary extension. */
-        if (kiln_http_header(req, "Inference-Header-Content-Length") != NULL)
-            return kiln_err_set(err, KILN_EMEDIA,
-                                "the binary tensor data extension is not supported: "
-                                "send the tensors as JSON");
-        rc = kiln_serve_parse_oip(v->schema, req->body.buf, req->body.len, req->arena, &sc->oip,
-                                  err);
+        rc = kiln_serve_parse_oip(v->schema, body, len, a, &sc->oip, err);
         sc->rows = sc->oip.rows;
     } else if (csv) {
-        rc = kiln_serve_parse_csv(v->schema, req->body.buf, req->body.len, req->arena, &sc->rows,
-                                  err);
+        rc = kiln_serve_parse_csv(v->schema, body, len, a, &sc->rows, err);
     } else {
-        rc = kiln_serve_parse_mlflow_json(v->schema, req->body.buf, req->body.len, req->arena,
-                                          &sc->rows, err);
+        rc = kiln_serve_parse_mlflow_json(v->schema, body, len, a, &sc->rows, err);
     }
     if (rc == KILN_OK)
-        rc = predict(v, &sc->rows, req->arena, &sc->o, err);
+        rc = predict(v, &sc->rows, a, &sc->o, err);
     return rc;
+}
+
+int serve_run(struct served *v, enum proto p, int csv, struct kiln_http_req *req, struct scored *sc,
+              struct kiln_err *err)
+{
+    /* Any OIP content type is read as JSON (clients differ), but not the binary extension. */
+    if (p == P_OIP && kiln_http_header(req, "Inference-Header-Content-Length") != NULL) {
+        memset(sc, 0, sizeof(*sc));
+        return kiln_err_set(err, KILN_EMEDIA,
+                            "the binary tensor data extension is not supported: "
+                            "send the tensors as JSON");
+    }
+    return serve_run_body(v, p, csv, req->body.buf, req->body.len, req->arena, sc, err);
 }
 
 int serve_answer(struct served *v, enum proto p, const struct scored *sc,
@@ -233,10 +238,10 @@ static int h_invocations(void *app, struct kiln_http_req *req, struct kiln_http_
     struct served *v;
     int rc;
 
+    if (s->rep != NULL)
+        return replica_score(s, P_MLFLOW, name, NULL, req, resp, err);
     if (sl == NULL)
         return unknown_model(s, name, err);
-    if (s->rep != NULL)
-        return replica_score(s, P_MLFLOW, NULL, req, resp, err);
     v = slot_acquire(sl);
     if (v == NULL)
         return kiln_err_set(err, KILN_EUNAVAIL, "model '%s' is not loaded yet", sl->name);
@@ -439,11 +444,9 @@ static int h_infer(void *app, struct kiln_http_req *req, struct kiln_http_resp *
     struct slot *sl;
     struct served *v;
     int rc;
-    if (s->rep != NULL) {
-        if (find_slot(s, kiln_http_param(req, "name")) == NULL)
-            return unknown_model(s, kiln_http_param(req, "name"), err);
-        return replica_score(s, P_OIP, kiln_http_param(req, "version"), req, resp, err);
-    }
+    if (s->rep != NULL)
+        return replica_score(s, P_OIP, kiln_http_param(req, "name"),
+                             kiln_http_param(req, "version"), req, resp, err);
     rc = oip_target(app, req, &sl, &v, err);
     if (rc != KILN_OK)
         return rc;

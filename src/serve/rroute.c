@@ -158,31 +158,57 @@ static int pinned(struct served *st, struct served *cd, const char *pin, struct 
                         cd != NULL ? cd->version : "");
 }
 
-/* The second run of a request (shadow copy or agreement check); never touches the answer. */
-static void second(const struct rplan *plan, enum proto p, int csv, struct kiln_http_req *req,
-                   struct served *primary, const struct scored *sc, struct served *other,
-                   int shadow)
+/* Adds the agreement of the candidate's rows with the other version's (n rows each). */
+static void agree(struct served *cand, const struct served *a, const struct kiln_rt_out *oa,
+                  const struct served *b, const struct kiln_rt_out *ob, size_t n)
+{
+    atomic_fetch_add_explicit(&cand->rs->compared, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cand->rs->agreed, agreeing(a, oa, b, ob, n), memory_order_relaxed);
+}
+
+void replica_shadow_count(struct served *primary, const struct kiln_rt_out *o, size_t n,
+                          struct served *cand, const struct scored *sc2, double conf_threshold,
+                          int64_t t0)
+{
+    count_request(cand, ROLE_SHADOW, sc2 == NULL, t0);
+    if (sc2 == NULL)
+        return;
+    count_rows(cand, sc2, conf_threshold);
+    if (sc2->rows.n == n)
+        agree(cand, primary, o, cand, &sc2->o, n);
+}
+
+/* Canary with compare: the stable version predicts the candidate's rows too (inline). */
+static void compare(struct kiln_http_req *req, enum proto p, int csv, struct served *cand,
+                    const struct scored *sc, struct served *st)
 {
     struct kiln_err e = { 0 };
     struct scored sc2;
-    int64_t t0 = kiln_mono_ns();
-    int rc = serve_run(other, p, csv, req, &sc2, &e);
-    struct served *cand = shadow ? other : primary;
-    if (shadow) {
-        count_request(other, ROLE_SHADOW, rc != KILN_OK, t0);
-        if (rc == KILN_OK)
-            count_rows(other, &sc2, plan->confidence_threshold);
-    }
-    if (rc != KILN_OK || sc2.rows.n != sc->rows.n)
-        return;
-    atomic_fetch_add_explicit(&cand->rs->compared, sc->rows.n, memory_order_relaxed);
-    atomic_fetch_add_explicit(&cand->rs->agreed,
-                              agreeing(primary, &sc->o, other, &sc2.o, sc->rows.n),
-                              memory_order_relaxed);
+    if (serve_run(st, p, csv, req, &sc2, &e) == KILN_OK && sc2.rows.n == sc->rows.n)
+        agree(cand, cand, &sc->o, st, &sc2.o, sc->rows.n);
 }
 
-int replica_score(struct kiln_serve *s, enum proto p, const char *pin, struct kiln_http_req *req,
-                  struct kiln_http_resp *resp, struct kiln_err *err)
+/* The request id, sent back with every answer of the request, errors included. */
+static const char *tag(struct replica *rep, struct kiln_http_req *req, struct kiln_http_resp *resp,
+                       int *given)
+{
+    const char *id = request_id(rep, req, given);
+    if (id != NULL && kiln_http_resp_header(resp, "X-Request-ID", id) == KILN_OK)
+        kiln_http_resp_keep_headers(resp);
+    return id;
+}
+
+/* The answering version's name, sent back with the answer, errors included. */
+static void tag_version(struct kiln_http_req *req, struct kiln_http_resp *resp,
+                        const struct served *v)
+{
+    const char *ver = kiln_arena_strdup(req->arena, v->version);
+    if (ver != NULL && kiln_http_resp_header(resp, "X-Kiln-Version", ver) == KILN_OK)
+        kiln_http_resp_keep_headers(resp);
+}
+
+int replica_score(struct kiln_serve *s, enum proto p, const char *model, const char *pin,
+                  struct kiln_http_req *req, struct kiln_http_resp *resp, struct kiln_err *err)
 {
     struct replica *rep = s->rep;
     struct served *st, *cd, *v, *other = NULL;
@@ -192,6 +218,10 @@ int replica_score(struct kiln_serve *s, enum proto p, const char *pin, struct ki
     const char *id;
     int csv = 0, given = 0, rc, shadow = 0;
 
+    id = tag(rep, req, resp, &given);
+    if (model != NULL && strcmp(model, rep->stable->name) != 0)
+        return kiln_err_set(err, KILN_ENOENT, "model '%.64s' is not served here (serving: %s)",
+                            model, rep->stable->name);
     if (p == P_MLFLOW && serve_media_type(req, resp, &csv))
         return KILN_OK;
     replica_plan(rep, &plan);
@@ -221,6 +251,7 @@ int replica_score(struct kiln_serve *s, enum proto p, const char *pin, struct ki
                 other = st;
         }
     }
+    tag_version(req, resp, v);
     kiln_metric_add(rep->stable->inflight, 1);
     rc = serve_run(v, p, csv, req, &sc, err);
     if (rc == KILN_OK)
@@ -230,14 +261,15 @@ int replica_score(struct kiln_serve *s, enum proto p, const char *pin, struct ki
         count_request(v, role, 0, req->start_ns);
         count_rows(v, &sc, plan.confidence_threshold);
         monitor_rows(rep->mon, v, sc.rows.x, sc.rows.n);
-        id = request_id(rep, req, &given);
-        if (id != NULL) {
+        if (id != NULL)
             record(rep, v, &sc, id, given);
-            kiln_http_resp_header(resp, "X-Request-ID", id);
+        if (other != NULL && shadow) {
+            struct shadow_req sr = { p,  csv, req->body.buf, req->body.len, v,
+                                     &sc, other, plan.confidence_threshold };
+            shadow_submit(&rep->shadow, &sr);
+        } else if (other != NULL) {
+            compare(req, p, csv, v, &sc, other);
         }
-        kiln_http_resp_header(resp, "X-Kiln-Version", kiln_arena_strdup(req->arena, v->version));
-        if (other != NULL)
-            second(&plan, p, csv, req, v, &sc, other, shadow);
     } else if (kiln_rc_http(rc) >= 500) {
         count_request(v, role, 1, req->start_ns);
     } else if (v != st && kiln_rc_http(rc) != 415) {

@@ -111,6 +111,8 @@ struct kiln_serve {
 
 /* The slot's current version with a reference taken, or NULL before the first load. */
 struct served *slot_acquire(struct slot *sl);
+/* Takes one more reference to v (which the caller holds); returns v. */
+struct served *served_hold(struct served *v);
 /* Drops a reference; the last one frees the version. */
 void served_release(struct served *v);
 
@@ -176,6 +178,12 @@ int serve_media_type(const struct kiln_http_req *req, struct kiln_http_resp *res
 /* Parses the request body for version v (protocol p; csv for MLflow CSV) and predicts. */
 int serve_run(struct served *v, enum proto p, int csv, struct kiln_http_req *req,
               struct scored *sc /* OUT */, struct kiln_err *err);
+/*
+ * serve_run on a body outside a request (shadow copies): parses `len` bytes of `body` for
+ * version v and predicts, with everything in *sc allocated from arena `a`.
+ */
+int serve_run_body(struct served *v, enum proto p, int csv, const char *body, size_t len,
+                   struct kiln_arena *a, struct scored *sc /* OUT */, struct kiln_err *err);
 /* Writes the answer of a scored request into resp and observes its predictions. */
 int serve_answer(struct served *v, enum proto p, const struct scored *sc,
                  struct kiln_http_resp *resp, struct kiln_err *err);
