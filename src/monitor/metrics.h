@@ -70,8 +70,7 @@ void kiln_metric_remove(struct kiln_metric_family *f, const char *const *values)
  * Drops every child whose first n label values are `values` (n <= the family's label count;
  * n == 0 drops all), e.g. all the per-feature series of one model version. Returns how many.
  */
-size_t kiln_metric_remove_prefix(struct kiln_metric_family *f, const char *const *values,
-                                 size_t n);
+size_t kiln_metric_remove_prefix(struct kiln_metric_family *f, const char *const *values, size_t n);
 
 /* Counters: v >= 0. Gauges: any. */
 void kiln_metric_add(struct kiln_metric *c, double v);

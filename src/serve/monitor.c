@@ -341,10 +341,9 @@ static void set2(struct monitor *m, struct kiln_metric_family *f, int64_t versio
 /* Removes the gauge series of versions the plan no longer serves (report thread). */
 static void prune(struct monitor *m, const struct rplan *p)
 {
-    struct kiln_metric_family *const fams[] = { m->f_score,  m->f_drifted, m->f_dataset,
-                                                m->f_share,  m->f_rows,    m->f_conf,
-                                                m->f_low,    m->f_labels,  m->f_acc,
-                                                m->f_prec,   m->f_rec };
+    struct kiln_metric_family *const fams[] = { m->f_score, m->f_drifted, m->f_dataset, m->f_share,
+                                                m->f_rows,  m->f_conf,    m->f_low,     m->f_labels,
+                                                m->f_acc,   m->f_prec,    m->f_rec };
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < m->ngauged;) {
         int64_t ver = m->gauged[i];

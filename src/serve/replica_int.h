@@ -202,7 +202,7 @@ struct shadow_req {
     int csv;
     const char *body;
     size_t len;
-    struct served *primary; /* the version that answered */
+    struct served *primary;  /* the version that answered */
     const struct scored *sc; /* its parse and outputs */
     struct served *cand;
     double conf_threshold;

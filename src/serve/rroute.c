@@ -264,8 +264,8 @@ int replica_score(struct kiln_serve *s, enum proto p, const char *model, const c
         if (id != NULL)
             record(rep, v, &sc, id, given);
         if (other != NULL && shadow) {
-            struct shadow_req sr = { p,  csv, req->body.buf, req->body.len, v,
-                                     &sc, other, plan.confidence_threshold };
+            struct shadow_req sr = { p, csv, req->body.buf, req->body.len,
+                                     v, &sc, other,         plan.confidence_threshold };
             shadow_submit(&rep->shadow, &sr);
         } else if (other != NULL) {
             compare(req, p, csv, v, &sc, other);

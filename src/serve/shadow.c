@@ -36,7 +36,7 @@ struct shadow_job {
     enum proto p;
     int csv;
     double conf_threshold;
-    size_t nrows, size; /* size: bytes charged to the queue */
+    size_t nrows, size;   /* size: bytes charged to the queue */
     struct kiln_rt_out o; /* the primary's labels or values (into data) */
     const char *body;
     size_t len;
@@ -176,8 +176,7 @@ int shadow_start(struct shadow_q *q, struct kiln_err *err)
         int e = pthread_create(&q->th[i], NULL, shadow_main, q);
         if (e != 0) {
             shadow_stop(q);
-            return kiln_err_set(err, KILN_EIO, "cannot start the shadow threads: %s",
-                                strerror(e));
+            return kiln_err_set(err, KILN_EIO, "cannot start the shadow threads: %s", strerror(e));
         }
         q->nth++;
     }
