@@ -6,9 +6,10 @@
  * predict and answer; count the request for that version (latency, scores, confidence, rows)
  * and, for classifiers, remember its prediction under the request id for feedback. Then,
  * without changing the answer already written:
- *   - shadow plans: the candidate predicts the same request (its own parse, so a candidate
- *     whose inputs differ fails here) and is counted as role "shadow"; the two answers are
- *     compared row by row (the candidate's compared/agreed);
+ *   - shadow plans: a copy of the request goes to the shadow queue (shadow.c), whose thread
+ *     has the candidate predict it later (its own parse, so a candidate whose inputs differ
+ *     fails there), counted as role "shadow" and compared row by row with the answer's
+ *     outputs (replica_shadow_count: the candidate's compared/agreed); callers never wait;
  *   - canary plans with `compare`: rows the candidate answered are also predicted by the
  *     stable version, for agreement (only the candidate's share of traffic pays for it).
  * Errors: a version's server-side failures (5xx) count as errors. A request the candidate
@@ -18,10 +19,11 @@
  *
  * Request ids: X-Request-ID from the request (at most FB_ID_MAX bytes), else generated
  * ("<boot>-<n>"); answers carry it back, with X-Kiln-Version naming the version that
- * answered. Predictions of requests that brought their own id are also sent to the control
+ * answered; error answers too (kept headers, http.h), X-Kiln-Version once one was chosen. Predictions of requests that brought their own id are also sent to the control
  * plane (for labels posted there). A request of n > 1 rows records "ID#0" ... "ID#n-1".
  *
- * Threads: HTTP workers; lock-free except the feedback ring's mutex.
+ * Threads: HTTP workers (and the shadow thread for replica_shadow_count); lock-free except
+ * the feedback ring's mutex and the shadow queue's.
  */
 #include <math.h>
 #include <stdio.h>
