@@ -19,8 +19,9 @@
  *
  * Request ids: X-Request-ID from the request (at most FB_ID_MAX bytes), else generated
  * ("<boot>-<n>"); answers carry it back, with X-Kiln-Version naming the version that
- * answered; error answers too (kept headers, http.h), X-Kiln-Version once one was chosen. Predictions of requests that brought their own id are also sent to the control
- * plane (for labels posted there). A request of n > 1 rows records "ID#0" ... "ID#n-1".
+ * answered; error answers too (kept headers, http.h), X-Kiln-Version once one was chosen.
+ * Predictions of requests that brought their own id are also sent to the control plane (for labels
+ * posted there). A request of n > 1 rows records "ID#0" ... "ID#n-1".
  *
  * Threads: HTTP workers (and the shadow thread for replica_shadow_count); lock-free except
  * the feedback ring's mutex and the shadow queue's.
