@@ -53,6 +53,21 @@ static pthread_once_t xgb_once = PTHREAD_ONCE_INIT;
         memcpy(&xgb.field, &sym_, sizeof(sym_)); \
     } while (0)
 
+#ifdef KILN_XGB_DIRECT
+/* Sanitizer builds link libxgboost (see meson.build) and use its entry points directly. */
+static void load_library(void)
+{
+    xgb.last_error = XGBGetLastError;
+    xgb.create = XGBoosterCreate;
+    xgb.free_booster = XGBoosterFree;
+    xgb.load = XGBoosterLoadModelFromBuffer;
+    xgb.save = XGBoosterSaveModelToBuffer;
+    xgb.set_param = XGBoosterSetParam;
+    xgb.num_feature = XGBoosterGetNumFeature;
+    xgb.predict_dense = XGBoosterPredictFromDense;
+    xgb.loaded = 1;
+}
+#else
 static void load_library(void)
 {
     static const char *const names[] = { "libxgboost.so.0", "libxgboost.so" };
@@ -83,6 +98,7 @@ missing:
              e != NULL ? e : "?");
     dlclose(h);
 }
+#endif
 
 struct rt_xgblib {
     BoosterHandle h;
