@@ -168,8 +168,9 @@ class Load:
     true label, predicted label)."""
 
     def __init__(self, replicas, rps=200, threads=4, shift=0.0, sticky=None, seed=1,
-                 with_ids=True):
+                 with_ids=True, rows=1):
         self.replicas = replicas
+        self.rows = rows  # rows per request; the first one's label and prediction are kept
         self.rps = rps
         self.threads = threads
         self.shift = shift
@@ -204,7 +205,8 @@ class Load:
             if self.sticky:
                 key = "user-%d" % rng.integers(self.sticky[1])
                 headers[self.sticky[0]] = key
-            body = json.dumps({"dataframe_split": {"columns": FEATURES, "data": [x.tolist()]}})
+            data = [x.tolist()] + [rng.normal(size=4).tolist() for _ in range(self.rows - 1)]
+            body = json.dumps({"dataframe_split": {"columns": FEATURES, "data": data}})
             t0 = time.time()
             try:
                 c = conns.get(rep.port)
