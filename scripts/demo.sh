@@ -150,10 +150,10 @@ done
 echo flip-labels >"$WORK/data/faults/next-export"
 say "fault injection armed: the next labelled export will have its labels inverted"
 # shellcheck disable=SC2086
-"$PY" "$EX/generator.py" $RURLS --out "$WORK/data" --rate 200 --shift-after 8 --ramp 2 \
+"$PY" "$EX/generator.py" $RURLS --out "$WORK/data" --rate 300 --shift-after 8 --ramp 2 \
     --label-delay 1 2>"$WORK/logs/generator.log" &
 GEN=$!
-say "generator: 200 requests/s, labels 1 s later (POST /feedback); customers change at +8 s"
+say "generator: 300 requests/s, labels 1 s later (POST /feedback); customers change at +8 s"
 
 bold "4. the loop runs by itself (progress from the control plane)"
 "$PY" "$EX/watch.py" --url "$URL" --deployment "$DEPLOY" --pipeline retrain-churn --model "$MODEL" \

@@ -7,7 +7,7 @@ support more (+1.5 calls a month) and use the service more (+10 hours), and the 
 are now the ones who churn while support calls matter much less. The feature shift is what a
 replica's drift monitoring sees (3 of 5 columns); the changed rule is why a model trained
 before the shift gets worse (accuracy about 0.84 -> 0.55) and retraining on recent labelled
-traffic helps (about 0.78).
+traffic helps (about 0.84 again, ROC AUC about 0.91).
 
 Used by generator.py (live traffic and labels), train.py and the demo script.
 """
@@ -28,8 +28,8 @@ def sample(rng, n, shift):
     X[:, 4] = np.round(rng.uniform(0, 0.3, n), 3)
     before = (-0.08 * X[:, 0] + 0.04 * (X[:, 1] - 60) + 0.9 * (X[:, 2] - 1)
               - 0.08 * (X[:, 3] - 40) + 3 * X[:, 4] + 0.4)
-    after = (-0.03 * X[:, 0] + 0.04 * (X[:, 1] - 60) + 0.3 * (X[:, 2] - 2.5)
-             + 0.10 * (X[:, 3] - 50) + 3 * X[:, 4])
+    after = 1.5 * (-0.03 * X[:, 0] + 0.04 * (X[:, 1] - 60) + 0.3 * (X[:, 2] - 2.5)
+                   + 0.10 * (X[:, 3] - 50) + 3 * X[:, 4])
     z = (1 - shift) * before + shift * after
     p = 1 / (1 + np.exp(-1.5 * z))
     return X, (rng.random(n) < p).astype(int)

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Follows the closed loop from the control plane's API and prints a line for everything that
 happens, until the story is complete: a candidate rolled back, then a later one promoted to
-production. Exit 0 then, 1 on --timeout (with what it was waiting for).
+production, and the alerts resolved (or --settle seconds passed). Exit 0 then, 1 on
+--timeout (with what it was waiting for).
 
     watch.py --url http://127.0.0.1:5000 --deployment churn-live --pipeline retrain-churn
              --model churn [--status generator/status.json] [--t0 EPOCH_MS] [--timeout 170]
@@ -34,6 +35,7 @@ class Watch:
         self.last_traffic = 0.0
         self.shift_said = 0
         self.last_analysis = None
+        self.done_at = None
 
     def say(self, msg):
         print(f"[{time.time() - self.t0:6.1f}s] {msg}", flush=True)
@@ -87,14 +89,13 @@ class Watch:
                          f"v{ro['stable_version']}; step {ro['step']}/{ro['steps']} at "
                          f"{ro['weight']:g} % of traffic")
             elif self.rollout != key:
-                self.say(f"rollout {ro['id']}: analysis passed, step {ro['step']}/{ro['steps']}"
-                         f" at {ro['weight']:g} %")
+                self.say(f"rollout {ro['id']}: step {ro['step'] - 1} passed"
+                         f"{self.last_analysis or ''}; step {ro['step']}/{ro['steps']} at "
+                         f"{ro['weight']:g} %")
             self.rollout = key
-            la = ro.get("last_analysis") or {}
-            summary = self.analysis_summary(la)
-            if summary and summary != self.last_analysis:
+            summary = self.analysis_summary(ro.get("last_analysis") or {})
+            if summary:
                 self.last_analysis = summary
-                self.say(f"  analysis: {summary}")
         last = dep.get("last_rollout")
         if last is not None and ("end", last["id"]) not in self.seen:
             self.seen.add(("end", last["id"]))
@@ -120,17 +121,15 @@ class Watch:
 
     @staticmethod
     def analysis_summary(la):
-        ms = la.get("metrics") or []
-        if not ms:
-            return None
+        """' (accuracy 0.78 vs stable 0.54, ...)' from a rollout's last analysis."""
+        ms = (la.get("analysis") or la).get("metrics") or []
         parts = []
         for m in ms:
             if m["metric"] in ("accuracy", "precision", "recall") and m.get("observed") is not None:
                 base = m.get("baseline")
                 parts.append(f"{m['metric']} {m['observed']:.2f}"
-                             + (f" (stable {base:.2f})" if base is not None else ""))
-        verdict = la.get("verdict", "?")
-        return f"{verdict}" + (": " + ", ".join(parts) if parts else "")
+                             + (f" vs {base:.2f}" if base is not None else ""))
+        return f" ({', '.join(parts)})" if parts else None
 
     def pipeline(self):
         data = self.get(f"/api/kiln/v1/pipelines/{urllib.parse.quote(self.a.pipeline)}/runs"
@@ -198,15 +197,23 @@ class Watch:
     def loop(self):
         deadline = self.t0 + self.a.timeout
         while time.time() < deadline:
+            self.pipeline()
             dep = self.get(f"/api/kiln/v1/deployments/{urllib.parse.quote(self.a.deployment)}")
             if dep is not None:
                 dep = dep.get("deployment", dep)
                 self.alerts(dep)
                 self.deployment(dep)
-            self.pipeline()
             self.traffic()
             if self.done():
-                return 0
+                if self.done_at is None:
+                    self.done_at = time.time()
+                # The end of the story: the alerts resolve once production serves the new
+                # version (a drift window or two); wait a little for it, not forever.
+                firing = [r for r, st in self.alert_state.items() if st == "firing"]
+                if not firing or time.time() - self.done_at > self.a.settle:
+                    if firing:
+                        self.say(f"still firing after {self.a.settle:g} s: {', '.join(firing)}")
+                    return 0
             time.sleep(0.25)
         want = ("a rollback" if not self.rolled_back else
                 "a promotion after the rollback")
@@ -223,6 +230,8 @@ def main():
     ap.add_argument("--status")
     ap.add_argument("--t0", type=int, default=0, help="epoch ms the demo started")
     ap.add_argument("--timeout", type=float, default=170.0)
+    ap.add_argument("--settle", type=float, default=15.0,
+                    help="after the promotion, seconds to wait for firing alerts to resolve")
     a = ap.parse_args()
     a.url = a.url.rstrip("/")
     return Watch(a).loop()
