@@ -21,6 +21,7 @@
 
 static const char usage[] =
     "usage: kiln serve URI [URI...] [options]\n"
+    "       kiln serve --deployment NAME [options]\n"
     "\n"
     "Serves models over HTTP: MLflow's scoring protocol (POST /invocations with JSON or CSV,\n"
     "GET /ping, /health, /version), the Open Inference Protocol v2 (/v2/models/NAME/infer,\n"
@@ -29,7 +30,15 @@ static const char usage[] =
     "Models named by an alias follow the registry: a moved alias is loaded, warmed up and\n"
     "swapped in without a failed request. SIGHUP reloads every model.\n"
     "\n"
+    "With --deployment, the replica follows a deployment of `kiln server` instead: it serves\n"
+    "the plan's stable version, sends the candidate its share of requests (sticky per key\n"
+    "header when the plan names one) or a shadow copy, reports per-version counts and\n"
+    "histograms, monitors drift against each version's training profile, takes labels on\n"
+    "POST /feedback, and keeps serving its last plan while the control plane is away.\n"
+    "\n"
     "options:\n"
+    "  --deployment NAME       follow this deployment of the control plane (--tracking-uri)\n"
+    "  --replica-id ID         the replica's name in reports (default HOST:PORT)\n"
     "  --host HOST             address to listen on (default 127.0.0.1)\n"
     "  --port PORT             port (default 8080; 0 picks a free one)\n"
     "  --name NAME             the model's name (repeat it for several URIs: the first\n"
@@ -47,7 +56,7 @@ static const char usage[] =
     "  --grace SECONDS         how long a stop waits for requests in flight (default 30)\n"
     "  --log-level LEVEL       error, warn, info (default) or debug\n"
     "\n"
-    "Documentation: docs/serving.md\n";
+    "Documentation: docs/serving.md, docs/deployments.md\n";
 
 static int parse_buckets(const char *text, double *out, size_t max, size_t *n)
 {
@@ -133,7 +142,7 @@ static int run(const struct kiln_serve_config *cfg, const struct kiln_strv *uris
 int kiln_cmd_serve(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *tracking = NULL, *model_dir = NULL, *log_level = NULL;
-    const char *buckets = NULL, *engine = NULL;
+    const char *buckets = NULL, *engine = NULL, *deployment = NULL, *replica_id = NULL;
     int64_t port = 8080, workers = 0, max_body_mb = 64, poll = 10, grace = 30;
     int no_follow = 0;
     struct kiln_strv names = { 0 }, pos = { 0 };
@@ -151,6 +160,8 @@ int kiln_cmd_serve(int argc, char **argv)
         { "xgb-engine", 0, KILN_OPT_STR, &engine },
         { "grace", 0, KILN_OPT_INT, &grace },
         { "log-level", 0, KILN_OPT_STR, &log_level },
+        { "deployment", 0, KILN_OPT_STR, &deployment },
+        { "replica-id", 0, KILN_OPT_STR, &replica_id },
     };
     struct kiln_serve_config cfg;
     struct kiln_err err = { 0 };
@@ -171,8 +182,26 @@ int kiln_cmd_serve(int argc, char **argv)
         goto out;
     }
     rc = KILN_EXIT_USAGE;
-    if (pos.n == 0) {
-        kiln_cli_fail("serve: give at least one model URI (see 'kiln serve --help')");
+    if (pos.n == 0 && deployment == NULL) {
+        kiln_cli_fail("serve: give at least one model URI or --deployment NAME (see 'kiln serve "
+                      "--help')");
+        goto out;
+    }
+    if (pos.n > 0 && deployment != NULL) {
+        kiln_cli_fail("serve: give model URIs or --deployment, not both (the deployment's plan "
+                      "names the model)");
+        goto out;
+    }
+    if (deployment != NULL && (*deployment == '\0' || strlen(deployment) > 100 ||
+                               strspn(deployment, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
+                                                  "tuvwxyz0123456789_.-") != strlen(deployment))) {
+        kiln_cli_fail("serve: --deployment: '%.120s' is not a deployment name (1 to 100 of "
+                      "A-Z a-z 0-9 _ . -)",
+                      deployment);
+        goto out;
+    }
+    if (replica_id != NULL && (*replica_id == '\0' || strlen(replica_id) > 200)) {
+        kiln_cli_fail("serve: --replica-id must have 1 to 200 characters");
         goto out;
     }
     if (names.n > pos.n) {
@@ -208,6 +237,8 @@ int kiln_cmd_serve(int argc, char **argv)
     cfg.max_body = (size_t)max_body_mb << 20;
     cfg.no_follow = no_follow;
     cfg.poll_interval_ms = (int)poll * 1000;
+    cfg.deployment = deployment;
+    cfg.replica_id = replica_id;
     cfg.value_buckets = nvb > 0 ? vb : NULL;
     cfg.n_value_buckets = nvb;
     rc = run(&cfg, &pos, &names, (int)grace);

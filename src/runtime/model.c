@@ -246,6 +246,12 @@ const struct kiln_rt_class *kiln_rt_class(const struct kiln_rt_model *m, size_t 
 {
     return m->task == KILN_RT_CLASSIFIER && k < m->n_classes ? &m->classes[k] : NULL;
 }
+const char *kiln_rt_category(const struct kiln_rt_model *m, size_t input, long code)
+{
+    if (m->vocab == NULL || input >= m->n_inputs || code < 0 || (size_t)code >= m->vocab[input].n)
+        return NULL;
+    return m->vocab[input].text[code];
+}
 size_t kiln_rt_n_outputs(const struct kiln_rt_model *m)
 {
     return m->task == KILN_RT_REGRESSOR ? m->n_outputs : 0;

@@ -143,6 +143,9 @@ size_t kiln_rt_n_outputs(const struct kiln_rt_model *m);
 int64_t kiln_rt_load_ns(const struct kiln_rt_model *m);
 int64_t kiln_rt_warmup_ns(const struct kiln_rt_model *m);
 
+/* The text of category `code` of string input `input`, or NULL (not a string input, unknown). */
+const char *kiln_rt_category(const struct kiln_rt_model *m, size_t input, long code);
+
 /*
  * Encodes the text s[0..len) of string input `input` into the value to put in the row: its
  * category code, or -1 for an unknown value when the input allows unknown values.

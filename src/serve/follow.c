@@ -32,7 +32,7 @@
 #define BACKOFF_MAX_MS 30000
 
 /* Sleeps up to ms milliseconds; returns 1 when the server is stopping. */
-static int nap(struct kiln_serve *s, int64_t ms)
+int serve_nap(struct kiln_serve *s, int64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -131,7 +131,7 @@ static void *follow_main(void *arg)
         int64_t next = after, last = 0;
         int rc;
         if (!use_feed) {
-            if (nap(s, s->poll_interval_ms))
+            if (serve_nap(s, s->poll_interval_ms))
                 break;
             check(sl);
             continue;
@@ -153,7 +153,7 @@ static void *follow_main(void *arg)
                 kiln_log_warn("model '%s': cannot read the registry's events (retrying): %s",
                               sl->name, err.msg);
             failing = 1;
-            if (nap(s, backoff))
+            if (serve_nap(s, backoff))
                 break;
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             continue;

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/fs.h"
 #include "core/log.h"
@@ -23,6 +24,8 @@
 #include "http/client.h"
 #include "serve/fetch.h"
 #include "serve/parse_int.h"
+#include "quality/profile.h"
+#include "serve/replica_int.h"
 #include "serve/serve_int.h"
 
 static const char *const proto_names[P_N] = { "mlflow", "oip" };
@@ -47,6 +50,10 @@ static void served_free(struct served *v)
         kiln_rt_ws_free(v->ws[i]);
     kiln_free(v->ws);
     kiln_free(v->by_class);
+    if (v->rs != NULL)
+        replica_stats_put(v->slot->srv->rep, v->rs);
+    if (v->mw != NULL)
+        monitor_detach(v->slot->srv->rep->mon, v->mw);
     kiln_serve_schema_free(v->schema);
     kiln_rt_free(v->model);
     kiln_free(v->source);
@@ -190,8 +197,8 @@ static void served_metrics_retire(struct served *old)
 }
 
 static int served_new(struct slot *sl, struct kiln_rt_model *m, const char *version,
-                      int64_t reg_version, const char *source, struct served **out,
-                      struct kiln_err *err)
+                      int64_t reg_version, const char *source, struct kiln_profile *profile,
+                      struct served **out, struct kiln_err *err)
 {
     struct served *v = kiln_calloc(1, sizeof(*v));
     int rc;
@@ -216,11 +223,21 @@ static int served_new(struct slot *sl, struct kiln_rt_model *m, const char *vers
             rc = kiln_err_set(err, KILN_ENOMEM, "out of memory for workspaces");
         served_ws_put(v, ws);
     }
+    if (rc == KILN_OK && sl->srv->rep != NULL) {
+        v->rs = replica_stats_get(sl->srv->rep, reg_version);
+        if (v->rs == NULL)
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
     if (rc != KILN_OK) {
         v->model = NULL; /* the caller still owns it */
         served_free(v);
+        kiln_profile_free(profile);
         return rc;
     }
+    if (sl->srv->rep != NULL)
+        v->mw = monitor_attach(sl->srv->rep->mon, reg_version, profile, m);
+    else
+        kiln_profile_free(profile);
     served_metrics(v);
     *out = v;
     return KILN_OK;
@@ -243,8 +260,25 @@ static int download_dir(struct slot *sl, struct kiln_buf *out)
     return rc;
 }
 
-/* Publishes v as the slot's current version and retires the previous one. */
-static void publish(struct slot *sl, struct served *v)
+/* 1 when another slot of the server (or the deployment candidate) serves version `version`. */
+static int shown_elsewhere(struct slot *sl, const char *version)
+{
+    struct kiln_serve *srv = sl->srv;
+    struct slot *other = NULL;
+    struct served *v;
+    int same;
+    if (srv->rep == NULL)
+        return 0;
+    other = sl == srv->slots[0] ? srv->rep->cand : srv->slots[0];
+    if (other == NULL || other == sl)
+        return 0;
+    v = slot_acquire(other);
+    same = v != NULL && strcmp(v->version, version) == 0;
+    served_release(v);
+    return same;
+}
+
+void slot_publish(struct slot *sl, struct served *v)
 {
     struct served *old;
     pthread_mutex_lock(&sl->mu);
@@ -252,10 +286,35 @@ static void publish(struct slot *sl, struct served *v)
     sl->cur = v;
     pthread_mutex_unlock(&sl->mu);
     if (old != NULL) {
-        if (strcmp(old->version, v->version) != 0)
+        if ((v == NULL || strcmp(old->version, v->version) != 0) &&
+            !shown_elsewhere(sl, old->version))
             served_metrics_retire(old);
         served_release(old);
     }
+}
+
+void slot_clear(struct slot *sl)
+{
+    slot_publish(sl, NULL);
+}
+
+/* The training profile next to the model (profile.json), or NULL (absent or unreadable). */
+static struct kiln_profile *load_profile(struct slot *sl, const char *dir)
+{
+    struct kiln_profile *p = NULL;
+    struct kiln_err err = { 0 };
+    char path[PATH_MAX];
+    if (sl->srv->rep == NULL)
+        return NULL;
+    snprintf(path, sizeof(path), "%s/profile.json", dir);
+    if (access(path, F_OK) != 0)
+        return NULL;
+    if (kiln_profile_load(path, &p, &err) != KILN_OK) {
+        kiln_log_warn("model '%s': ignoring its training profile (no feature drift): %s", sl->name,
+                      err.msg);
+        return NULL;
+    }
+    return p;
 }
 
 /* 1 when the slot serves that registry version already (or, without one, any version). */
@@ -267,13 +326,15 @@ static int same_version(struct slot *sl, int64_t version)
     return same;
 }
 
-static int load_locked(struct slot *sl, int force, int *changed, struct kiln_err *err)
+static int load_locked(struct slot *sl, const char *uri, int force, int *changed,
+                       struct kiln_err *err)
 {
     struct kiln_serve *srv = sl->srv;
     struct kiln_rt_load_opts opts = { srv->xgb_engine, 1, 0 };
     struct kiln_http_client *c = NULL;
     struct kiln_fetched f = { 0 };
     struct kiln_rt_model *m = NULL;
+    struct kiln_profile *prof = NULL;
     struct served *v = NULL;
     struct kiln_buf dir;
     char version[32];
@@ -287,7 +348,7 @@ static int load_locked(struct slot *sl, int force, int *changed, struct kiln_err
             kiln_http_client_set_cancel(c, &srv->stopping);
     }
     if (rc == KILN_OK)
-        rc = kiln_fetch_resolve(sl->uri, c, &f, err);
+        rc = kiln_fetch_resolve(uri, c, &f, err);
     if (rc == KILN_OK && !force && same_version(sl, f.version)) {
         unchanged = 1;
         goto out;
@@ -302,17 +363,21 @@ static int load_locked(struct slot *sl, int force, int *changed, struct kiln_err
         rc = kiln_rt_load(f.dir, &opts, &m, err);
     if (rc == KILN_OK)
         rc = kiln_rt_warmup(m, 0, err);
+    if (rc == KILN_OK)
+        prof = load_profile(sl, f.dir);
     sl->loads++;
     if (f.version > 0)
         snprintf(version, sizeof(version), "%lld", (long long)f.version);
     else
         snprintf(version, sizeof(version), "%llu", (unsigned long long)sl->loads);
-    if (rc == KILN_OK)
-        rc = served_new(sl, m, version, f.version, f.source, &v, err);
+    if (rc == KILN_OK) {
+        rc = served_new(sl, m, version, f.version, f.source, prof, &v, err);
+        prof = NULL; /* taken, success or not */
+    }
     if (rc != KILN_OK)
         goto out;
     m = NULL;
-    publish(sl, v);
+    slot_publish(sl, v);
     kiln_log_info("model '%s' version %s ready: %s, %s/%s %s, %zu inputs; loaded in %.1f ms, "
                   "warmed up in %.2f ms (%.1f ms in all)",
                   sl->name, version, v->source, kiln_rt_flavor(v->model), kiln_rt_engine(v->model),
@@ -322,16 +387,31 @@ out:
     *changed = rc == KILN_OK && !unchanged;
     kiln_fetch_release(&f); /* removes the download: the model is in memory now */
     kiln_rt_free(m);
+    kiln_profile_free(prof);
     kiln_buf_release(&dir);
     kiln_http_client_free(c);
     return rc;
 }
 
+static int slot_load_uri_ex(struct slot *sl, const char *uri, int force, int *changed,
+                            struct kiln_err *err);
+
 int slot_load(struct slot *sl, int force, int *changed, struct kiln_err *err)
+{
+    return slot_load_uri_ex(sl, sl->uri, force, changed, err);
+}
+
+int slot_load_uri(struct slot *sl, const char *uri, struct kiln_err *err)
+{
+    return slot_load_uri_ex(sl, uri, 0, NULL, err);
+}
+
+static int slot_load_uri_ex(struct slot *sl, const char *uri, int force, int *changed,
+                            struct kiln_err *err)
 {
     int rc, ch = 0;
     pthread_mutex_lock(&sl->load_mu);
-    rc = load_locked(sl, force, &ch, err);
+    rc = load_locked(sl, uri, force, &ch, err);
     pthread_mutex_unlock(&sl->load_mu);
     if (rc == KILN_OK)
         kiln_metric_inc(ch ? sl->swapped : sl->unchanged);
@@ -340,6 +420,28 @@ int slot_load(struct slot *sl, int force, int *changed, struct kiln_err *err)
     if (changed != NULL)
         *changed = ch;
     return rc;
+}
+
+int slot_new(struct kiln_serve *s, const char *name, const char *uri, struct slot **out,
+             struct kiln_err *err)
+{
+    struct slot *sl = kiln_calloc(1, sizeof(*sl));
+    int rc;
+    if (sl == NULL)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    pthread_mutex_init(&sl->mu, NULL);
+    pthread_mutex_init(&sl->load_mu, NULL);
+    sl->srv = s;
+    sl->name = kiln_strdup(name);
+    sl->uri = kiln_strdup(uri);
+    rc = sl->name == NULL || sl->uri == NULL ? kiln_err_set(err, KILN_ENOMEM, "out of memory")
+                                             : kiln_uri_parse(uri, &sl->u, err);
+    if (rc != KILN_OK) {
+        slot_free(sl);
+        return rc;
+    }
+    *out = sl;
+    return KILN_OK;
 }
 
 void slot_free(struct slot *sl)

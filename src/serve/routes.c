@@ -10,6 +10,7 @@
  *   GET  /v2/models/{name}[/versions/{v}]/ready
  *   POST /v2/models/{name}[/versions/{v}]/infer
  *   GET  /metrics                            Prometheus text exposition
+ *   POST /feedback                           labels for earlier predictions (--deployment)
  *
  * Errors: MLflow routes answer {"error_code", "message"} (415s as MLflow: plain text), /v2
  * routes {"error": "..."}, with the status of the kiln code (400 bad request, 404 unknown
@@ -26,6 +27,7 @@
 #include "core/str.h"
 #include "kiln_config.h"
 #include "serve/parse_int.h"
+#include "serve/replica_int.h"
 #include "serve/serve_int.h"
 
 #define JSON_CT "application/json"
@@ -119,7 +121,7 @@ static int predict(struct served *v, const struct kiln_serve_rows *rows, struct 
  * parameter; otherwise a 415 with a plain-text body. *csv says which. Returns 1 when a 415
  * was written into resp.
  */
-static int media_type(const struct kiln_http_req *req, struct kiln_http_resp *resp, int *csv)
+int serve_media_type(const struct kiln_http_req *req, struct kiln_http_resp *resp, int *csv)
 {
     const char *ct = kiln_http_header(req, "Content-Type");
     struct kiln_str s = kiln_str_from(ct != NULL ? ct : ""), type;
@@ -165,30 +167,61 @@ static int media_type(const struct kiln_http_req *req, struct kiln_http_resp *re
     return 1;
 }
 
+int serve_run(struct served *v, enum proto p, int csv, struct kiln_http_req *req, struct scored *sc,
+              struct kiln_err *err)
+{
+    int rc;
+    memset(sc, 0, sizeof(*sc));
+    if (p == P_OIP) {
+        /* Any content type is read as JSON (clients differ), but not the binary extension. */
+        if (kiln_http_header(req, "Inference-Header-Content-Length") != NULL)
+            return kiln_err_set(err, KILN_EMEDIA,
+                                "the binary tensor data extension is not supported: "
+                                "send the tensors as JSON");
+        rc = kiln_serve_parse_oip(v->schema, req->body.buf, req->body.len, req->arena, &sc->oip,
+                                  err);
+        sc->rows = sc->oip.rows;
+    } else if (csv) {
+        rc = kiln_serve_parse_csv(v->schema, req->body.buf, req->body.len, req->arena, &sc->rows,
+                                  err);
+    } else {
+        rc = kiln_serve_parse_mlflow_json(v->schema, req->body.buf, req->body.len, req->arena,
+                                          &sc->rows, err);
+    }
+    if (rc == KILN_OK)
+        rc = predict(v, &sc->rows, req->arena, &sc->o, err);
+    return rc;
+}
+
+int serve_answer(struct served *v, enum proto p, const struct scored *sc,
+                 struct kiln_http_resp *resp, struct kiln_err *err)
+{
+    size_t n = sc->rows.n;
+    int rc;
+    kiln_http_resp_set(resp, 200, JSON_CT);
+    if (p == P_OIP)
+        rc = kiln_serve_write_oip(v->schema, &sc->oip, &sc->o, n, v->slot->name, v->version,
+                                  &resp->body);
+    else
+        rc = kiln_serve_write_mlflow(v->schema, &sc->o, n, &resp->body);
+    if (rc != KILN_OK)
+        return kiln_err_set(err, rc, "cannot write %zu predictions", n);
+    served_observe(v, &sc->o, n);
+    return KILN_OK;
+}
+
 static int invocations(struct served *v, struct kiln_http_req *req, struct kiln_http_resp *resp,
                        struct kiln_err *err)
 {
-    struct kiln_serve_rows rows;
-    struct kiln_rt_out o;
+    struct scored sc;
     int csv = 0, rc;
 
-    if (media_type(req, resp, &csv))
+    if (serve_media_type(req, resp, &csv))
         return KILN_OK;
-    if (csv)
-        rc = kiln_serve_parse_csv(v->schema, req->body.buf, req->body.len, req->arena, &rows, err);
-    else
-        rc = kiln_serve_parse_mlflow_json(v->schema, req->body.buf, req->body.len, req->arena,
-                                          &rows, err);
+    rc = serve_run(v, P_MLFLOW, csv, req, &sc, err);
     if (rc == KILN_OK)
-        rc = predict(v, &rows, req->arena, &o, err);
-    if (rc != KILN_OK)
-        return rc;
-    kiln_http_resp_set(resp, 200, JSON_CT);
-    rc = kiln_serve_write_mlflow(v->schema, &o, rows.n, &resp->body);
-    if (rc != KILN_OK)
-        return kiln_err_set(err, rc, "cannot write %zu predictions", rows.n);
-    served_observe(v, &o, rows.n);
-    return KILN_OK;
+        rc = serve_answer(v, P_MLFLOW, &sc, resp, err);
+    return rc;
 }
 
 static int h_invocations(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
@@ -202,6 +235,8 @@ static int h_invocations(void *app, struct kiln_http_req *req, struct kiln_http_
 
     if (sl == NULL)
         return unknown_model(s, name, err);
+    if (s->rep != NULL)
+        return replica_score(s, P_MLFLOW, NULL, req, resp, err);
     v = slot_acquire(sl);
     if (v == NULL)
         return kiln_err_set(err, KILN_EUNAVAIL, "model '%s' is not loaded yet", sl->name);
@@ -390,35 +425,26 @@ static int h_model_ready(void *app, struct kiln_http_req *req, struct kiln_http_
 static int infer(struct served *v, struct kiln_http_req *req, struct kiln_http_resp *resp,
                  struct kiln_err *err)
 {
-    struct kiln_serve_oip_req in;
-    struct kiln_rt_out o;
-    int rc;
-
-    /* Any content type is read as JSON (clients differ), but not the binary-data extension. */
-    if (kiln_http_header(req, "Inference-Header-Content-Length") != NULL)
-        return kiln_err_set(err, KILN_EMEDIA,
-                            "the binary tensor data extension is not supported: "
-                            "send the tensors as JSON");
-    rc = kiln_serve_parse_oip(v->schema, req->body.buf, req->body.len, req->arena, &in, err);
+    struct scored sc;
+    int rc = serve_run(v, P_OIP, 0, req, &sc, err);
     if (rc == KILN_OK)
-        rc = predict(v, &in.rows, req->arena, &o, err);
-    if (rc != KILN_OK)
-        return rc;
-    kiln_http_resp_set(resp, 200, JSON_CT);
-    rc =
-        kiln_serve_write_oip(v->schema, &in, &o, in.rows.n, v->slot->name, v->version, &resp->body);
-    if (rc != KILN_OK)
-        return kiln_err_set(err, rc, "cannot write %zu predictions", in.rows.n);
-    served_observe(v, &o, in.rows.n);
-    return KILN_OK;
+        rc = serve_answer(v, P_OIP, &sc, resp, err);
+    return rc;
 }
 
 static int h_infer(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                    struct kiln_err *err)
 {
+    struct kiln_serve *s = app;
     struct slot *sl;
     struct served *v;
-    int rc = oip_target(app, req, &sl, &v, err);
+    int rc;
+    if (s->rep != NULL) {
+        if (find_slot(s, kiln_http_param(req, "name")) == NULL)
+            return unknown_model(s, kiln_http_param(req, "name"), err);
+        return replica_score(s, P_OIP, kiln_http_param(req, "version"), req, resp, err);
+    }
+    rc = oip_target(app, req, &sl, &v, err);
     if (rc != KILN_OK)
         return rc;
     kiln_metric_add(sl->inflight, 1);
@@ -452,6 +478,7 @@ int serve_router_new(struct kiln_serve *s, struct kiln_router **out, struct kiln
         { "GET", "/v2/models/{name}/versions/{version}/ready", h_model_ready, NULL, 0, NULL },
         { "POST", "/v2/models/{name}/infer", h_infer, NULL, 0, NULL },
         { "POST", "/v2/models/{name}/versions/{version}/infer", h_infer, NULL, 0, NULL },
+        { "POST", "/feedback", replica_h_feedback, NULL, 0, NULL },
     };
     struct kiln_router *r = kiln_router_new();
     if (r == NULL)
@@ -459,7 +486,8 @@ int serve_router_new(struct kiln_serve *s, struct kiln_router **out, struct kiln
     kiln_router_set_error_fn(r, serve_error);
     kiln_router_set_max_body(r, s->max_body);
     for (size_t i = 0; i < KILN_ARRAY_LEN(routes); i++)
-        if (kiln_router_add(r, &routes[i]) != KILN_OK) {
+        if ((s->rep != NULL || routes[i].handler != replica_h_feedback) &&
+            kiln_router_add(r, &routes[i]) != KILN_OK) {
             kiln_router_free(r);
             return kiln_err_set(err, KILN_ENOMEM, "out of memory");
         }

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "serve/replica_int.h"
 #include "serve/serve_int.h"
 
 #define DEFAULT_MAX_BODY ((size_t)64 << 20)
@@ -51,6 +52,8 @@ int kiln_serve_new(const struct kiln_serve_config *cfg, struct kiln_serve **out,
     s->event_wait_s =
         cfg->event_wait_s > 0 ? (cfg->event_wait_s > 60 ? 60 : cfg->event_wait_s) : 30;
     s->xgb_engine = cfg->xgb_engine;
+    s->deployment = dup_or_null(cfg->deployment, &oom);
+    s->replica_id = dup_or_null(cfg->replica_id, &oom);
     if (cfg->value_buckets != NULL && cfg->n_value_buckets > 0) {
         s->value_buckets = kiln_calloc(cfg->n_value_buckets, sizeof(double));
         oom |= s->value_buckets == NULL;
@@ -194,9 +197,21 @@ int kiln_serve_start(struct kiln_serve *s, struct kiln_err *err)
     int64_t t0 = kiln_mono_ns();
     int rc;
 
+    if (s->deployment != NULL && s->n_slots > 0)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "give model URIs or a deployment, not both (the plan names the model)");
+    if (s->deployment != NULL && s->tracking_uri == NULL)
+        return kiln_err_set(err, KILN_EINVAL, "a deployment needs the control plane's URI");
+    if (s->deployment != NULL) {
+        rc = replica_prepare(s, err);
+        if (rc != KILN_OK)
+            return rc;
+    }
     if (s->n_slots == 0)
         return kiln_err_set(err, KILN_EINVAL, "no model to serve");
     rc = serve_metrics_init(s, err);
+    if (rc == KILN_OK && s->rep != NULL)
+        rc = replica_metrics_init(s, err);
     if (rc == KILN_OK)
         rc = model_dir(s, err);
     if (rc == KILN_OK)
@@ -232,6 +247,8 @@ int kiln_serve_start(struct kiln_serve *s, struct kiln_err *err)
     for (size_t i = 0; i < s->n_slots && rc == KILN_OK; i++)
         if (s->slots[i]->follow)
             rc = follow_start(s->slots[i], err);
+    if (rc == KILN_OK && s->rep != NULL)
+        rc = replica_start(s, err);
     if (rc != KILN_OK)
         kiln_serve_stop(s, 0);
     return rc;
@@ -265,6 +282,8 @@ void kiln_serve_stop(struct kiln_serve *s, int grace_ms)
     if (s->http != NULL)
         kiln_http_stop(s->http, grace_ms);
     s->http = NULL;
+    if (s->rep != NULL)
+        replica_stop(s);
 }
 
 void kiln_serve_free(struct kiln_serve *s)
@@ -276,6 +295,7 @@ void kiln_serve_free(struct kiln_serve *s)
     for (size_t i = 0; i < s->n_slots; i++)
         slot_free(s->slots[i]);
     kiln_free(s->slots);
+    replica_free(s->rep);
     kiln_router_free(s->router);
     kiln_metrics_free(s->metrics);
     if (s->own_model_dir && s->model_dir != NULL) {
@@ -286,6 +306,8 @@ void kiln_serve_free(struct kiln_serve *s)
     pthread_cond_destroy(&s->cv);
     kiln_free(s->host);
     kiln_free(s->tracking_uri);
+    kiln_free(s->deployment);
+    kiln_free(s->replica_id);
     kiln_free(s->model_dir);
     kiln_free(s->value_buckets);
     kiln_free(s);

@@ -46,6 +46,13 @@ struct kiln_serve_config {
     const double *value_buckets; /* regression prediction histogram buckets (NULL: default) */
     size_t n_value_buckets;
     enum kiln_rt_xgb_engine xgb_engine;
+    /*
+     * Follow a deployment (docs/deployments.md): the plan names the model and its versions,
+     * so no model is added; requests are split between the stable and candidate versions,
+     * and reports go to the control plane at tracking_uri. NULL: a plain server.
+     */
+    const char *deployment;
+    const char *replica_id; /* the replica's name in reports (NULL: host:port) */
 };
 
 /* Creates a server (nothing runs yet). cfg's strings are copied. KILN_ENOMEM. */
@@ -53,10 +60,10 @@ int kiln_serve_new(const struct kiln_serve_config *cfg, struct kiln_serve **out 
                    struct kiln_err *err);
 
 /*
- * Adds a model. `name` (NULL: derived from the URI: the registered model's name, else the
- * folder's base name) names it in /v2/models/{name}, metrics and logs; the first model added
- * also answers /invocations. KILN_EINVAL for a malformed URI, a bad or duplicate name, or a
- * registry URI without a tracking server.
+ * Adds a model (not with a deployment: its plan names the model). `name` (NULL: derived from the
+ * URI: the registered model's name, else the folder's base name) names it in /v2/models/{name},
+ * metrics and logs; the first model added also answers /invocations. KILN_EINVAL for a malformed
+ * URI, a bad or duplicate name, or a registry URI without a tracking server.
  */
 int kiln_serve_add_model(struct kiln_serve *s, const char *uri, const char *name,
                          struct kiln_err *err);

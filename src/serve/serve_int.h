@@ -29,6 +29,9 @@ enum proto { P_MLFLOW = 0, P_OIP = 1, P_N };
 enum { ST_200, ST_400, ST_404, ST_413, ST_415, ST_500, ST_503, ST_N };
 
 struct slot;
+struct rstats;
+struct replica;
+struct mwin;
 
 /* One loaded model version. */
 struct served {
@@ -50,6 +53,9 @@ struct served {
     struct kiln_metric *rows;
     struct kiln_metric **by_class; /* classifiers with at most MAX_CLASS_SERIES classes */
     struct kiln_metric *load_g, *warmup_g, *info;
+    /* --deployment only: the version's counters and drift window (both replica-owned). */
+    struct rstats *rs;
+    struct mwin *mw; /* NULL without a training profile (profile.json) */
 };
 
 #define MAX_CLASS_SERIES 64
@@ -78,6 +84,8 @@ struct kiln_serve {
     int own_model_dir;
     size_t max_body;
     int no_follow, poll_interval_ms, event_wait_s;
+    char *deployment, *replica_id; /* --deployment: follow that deployment's plan */
+    struct replica *rep;           /* NULL unless --deployment */
     enum kiln_rt_xgb_engine xgb_engine;
     double *value_buckets;
     size_t n_value_buckets;
@@ -125,6 +133,16 @@ void served_observe(struct served *v, const struct kiln_rt_out *o, size_t n);
 /* Frees the slot and its current version. */
 void slot_free(struct slot *sl);
 
+/* A slot outside srv->slots (the deployment candidate). KILN_ENOMEM, KILN_EINVAL (uri). */
+int slot_new(struct kiln_serve *s, const char *name, const char *uri, struct slot **out /* OUT */,
+             struct kiln_err *err);
+/* Loads `uri` (not the slot's own) into the slot unless it serves that version already. */
+int slot_load_uri(struct slot *sl, const char *uri, struct kiln_err *err);
+/* Publishes v (taking the caller's reference) as the slot's current version. */
+void slot_publish(struct slot *sl, struct served *v);
+/* Drops the slot's current version (requests in flight finish on it). */
+void slot_clear(struct slot *sl);
+
 /* ---- metrics (metrics.c in this folder: smetrics.c) --------------------------------------- */
 
 int serve_metrics_init(struct kiln_serve *s, struct kiln_err *err);
@@ -135,6 +153,8 @@ void serve_count_http(struct kiln_serve *s, int status);
 
 /* Starts the follower thread of a slot that follows the registry. */
 int follow_start(struct slot *sl, struct kiln_err *err);
+/* Sleeps up to ms milliseconds on srv->cv; returns 1 when the server is stopping. */
+int serve_nap(struct kiln_serve *s, int64_t ms);
 /* Wakes sleeping followers (after srv->stopping is set) and joins them. */
 void follow_stop_all(struct kiln_serve *s);
 
@@ -142,6 +162,23 @@ void follow_stop_all(struct kiln_serve *s);
 
 int serve_router_new(struct kiln_serve *s, struct kiln_router **out /* OUT */,
                      struct kiln_err *err);
+/* A scoring request parsed and predicted by one version (request arena memory). */
+struct scored {
+    struct kiln_serve_oip_req oip; /* OIP requests */
+    struct kiln_serve_rows rows;
+    struct kiln_rt_out o;
+};
+
+/*
+ * MLflow's content-type rules; returns 1 when a 415 was written into resp, else sets *csv.
+ */
+int serve_media_type(const struct kiln_http_req *req, struct kiln_http_resp *resp, int *csv);
+/* Parses the request body for version v (protocol p; csv for MLflow CSV) and predicts. */
+int serve_run(struct served *v, enum proto p, int csv, struct kiln_http_req *req,
+              struct scored *sc /* OUT */, struct kiln_err *err);
+/* Writes the answer of a scored request into resp and observes its predictions. */
+int serve_answer(struct served *v, enum proto p, const struct scored *sc,
+                 struct kiln_http_resp *resp, struct kiln_err *err);
 /* The HTTP observe callback: counts every response by status. */
 void serve_observe(void *app, const struct kiln_http_req *req, int status);
 
