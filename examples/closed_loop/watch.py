@@ -179,7 +179,7 @@ class Watch:
             elif name == "collect" and out.get("fault", "none") != "none":
                 note = f": FAULT INJECTED ({out['fault']}) into this export"
             elif name == "collect":
-                note = f": {out.get('rows', '?')} labelled rows of recent traffic"
+                note = f": the next {out.get('rows', '?')} labelled rows of live traffic"
             elif name == "drift":
                 note = (f": dataset drift {out.get('dataset_drift')}, share "
                         f"{out.get('drift_share')}")
@@ -197,11 +197,12 @@ class Watch:
     def loop(self):
         deadline = self.t0 + self.a.timeout
         while time.time() < deadline:
-            self.pipeline()
             dep = self.get(f"/api/kiln/v1/deployments/{urllib.parse.quote(self.a.deployment)}")
+            dep = dep.get("deployment", dep) if dep is not None else None
             if dep is not None:
-                dep = dep.get("deployment", dep)
                 self.alerts(dep)
+            self.pipeline()
+            if dep is not None:
                 self.deployment(dep)
             self.traffic()
             if self.done():
