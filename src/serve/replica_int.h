@@ -188,13 +188,13 @@ struct replica {
 
     pthread_mutex_t plan_mu;
     struct rplan plan; /* guarded by plan_mu */
-    atomic_llong generation;
+    _Atomic int64_t generation;
     _Atomic uint64_t weight_bits; /* the plan's candidate weight, for the gauge */
     atomic_ullong rnd;            /* counter behind the random split */
     atomic_ullong req_seq;        /* generated request ids */
 
     /* Control plane health: 0 while it answers, else when it stopped (ms, wall clock). */
-    atomic_llong down_since_ms;
+    _Atomic int64_t down_since_ms;
     pthread_mutex_t gap_mu;
     int64_t gap_ms, gap_generation; /* longest gap since the last report that went through */
 

@@ -262,6 +262,12 @@ int kiln_serve_port(const struct kiln_serve *s)
 int kiln_serve_reload(struct kiln_serve *s, struct kiln_err *err)
 {
     int first = KILN_OK;
+    if (s->rep != NULL) {
+        /* The deployment's plan decides which versions are served, not the start-up URI. */
+        kiln_log_info("deployment %s: the plan decides the versions; nothing to reload",
+                      s->deployment);
+        return KILN_OK;
+    }
     for (size_t i = 0; i < s->n_slots; i++) {
         struct kiln_err e = { 0 };
         int rc = slot_load(s->slots[i], 1, NULL, &e);

@@ -81,7 +81,8 @@ int kiln_serve_port(const struct kiln_serve *s);
 /*
  * Reloads every model now (SIGHUP): resolves its URI again, downloads, loads, warms up and
  * swaps, even when the version did not change. Blocks until done. A model that fails keeps
- * its current version; the first failure is returned (the others are logged).
+ * its current version; the first failure is returned (the others are logged). A replica of a
+ * deployment reloads nothing (its plan decides the versions).
  */
 int kiln_serve_reload(struct kiln_serve *s, struct kiln_err *err);
 
