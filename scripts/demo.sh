@@ -30,10 +30,16 @@ export KILN KILN_USER="${KILN_USER:-demo}"
 T0=$(date +%s%3N)
 
 say() { printf '[%6.1fs] %s\n' "$(echo "$(date +%s%3N) $T0" | awk '{print ($1 - $2) / 1000}')" "$*"; }
-bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+    bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+    bold() { printf '\n== %s\n' "$*"; }
+fi
 indent() { sed 's/^/           /'; }
 free_port() { "$PY" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
 die() { echo "demo: $*" >&2; exit 1; }
+# Rows for the timeline that no kiln record holds (time|what|version|where).
+note() { printf '%s|%s|%s|%s\n' "$(date +%s%3N)" "$1" "$2" "$3" >>"$WORK/local-events"; }
 
 [ -x "$KILN" ] || die "no kiln binary at $KILN (run make first)"
 
@@ -97,6 +103,7 @@ bold "1. train v1: data, validation, two tracked training runs"
 if "$KILN" validate "$WORK/data/reference.csv" --profile "$WORK/data/reference-profile.json" \
     --expectations "$EX/expectations.yaml" --html --out "$WORK/reports/validation.html"; then
     say "training data valid: 13 expectations passed (kiln validate; $WORK/reports/validation.html)"
+    note "training data validated: 13 of 13 expectations passed" - "closed-loop/reports/validation.html"
 else
     die "the training data failed validation; see $WORK/reports/validation.html"
 fi
@@ -154,10 +161,14 @@ say "fault injection armed: the next labelled export will have its labels invert
     --label-delay 1 2>"$WORK/logs/generator.log" &
 GEN=$!
 say "generator: 300 requests/s, labels 1 s later (POST /feedback); customers change at +8 s"
+note "traffic starts: 300 requests/s over 2 replicas, labels 1 s later" v2 "generator (data/status.json)"
 
 bold "4. the loop runs by itself (progress from the control plane)"
 "$PY" "$EX/watch.py" --url "$URL" --deployment "$DEPLOY" --pipeline retrain-churn --model "$MODEL" \
     --status "$WORK/data/status.json" --t0 "$T0" --timeout "$TIMEOUT" || LOOP_FAILED=1
+
+bold "the control plane's view now (kiln deploy status $DEPLOY)"
+"$KILN" deploy status "$DEPLOY" | indent
 
 stop_pid "$GEN"
 GEN=""
@@ -176,27 +187,42 @@ fi
 
 bold "timeline (from the registry's audit log, deployment history, pipeline runs and alerts)"
 "$PY" "$EX/timeline.py" --url "$URL" --deployment "$DEPLOY" --pipeline retrain-churn \
-    --model "$MODEL" --t0 "$T0" --work "$WORK" --json "$WORK/timeline.json"
+    --model "$MODEL" --t0 "$T0" --work "$WORK" --json "$WORK/timeline.json" \
+    --local "$WORK/local-events"
 
+K=$KILN
+[ "$KILN" = "$ROOT/build/kiln" ] && K=build/kiln
 ELAPSED=$(echo "$(date +%s%3N) $T0" | awk '{printf "%.1f", ($1 - $2) / 1000}')
 bold "where to look"
+echo "Everything is in $DATA: the store kiln.db, artifacts/, and closed-loop/ (data, reports, logs)."
+if [ "${KILN_DEMO_KEEP:-0}" = 1 ]; then
+    echo "The server is still running on $URL (pid $SERVER)."
+else
+    echo "Start the server again to explore:"
+    echo "  $K server --port $PORT --backend-store-uri sqlite:///$DATA/kiln.db --artifacts-destination $DATA/artifacts &"
+fi
+while IFS='|' read -r cmd what; do
+    printf '  %-50s # %s\n' "$cmd" "$what"
+done <<EOF
+export KILN_TRACKING_URI=$URL|MLflow clients: MLFLOW_TRACKING_URI, the same URL
+$K deploy status $DEPLOY|stable and candidate, last rollout, time to rollback
+$K deploy history $DEPLOY|every rollout; --rollout N lists its analyses
+$K deploy alerts $DEPLOY|drift and quality alerts, fired and resolved
+$K models show $MODEL|versions and environments
+$K models history $MODEL|the audit log: every promotion, refusal, rollback
+$K models lineage models:/$MODEL@production|the run, data and evaluations behind production
+$K pipeline list retrain-churn|the runs the alert and the rollback started
+$K runs list --experiment retrain-churn|their tracking runs
+EOF
 cat <<EOF
-Everything is in $DATA: the store kiln.db, artifacts/, and closed-loop/ (data, reports, logs).
-$( [ "${KILN_DEMO_KEEP:-0}" = 1 ] && echo "The server is still running on $URL (pid $SERVER)." ||
-   echo "Start the server again to explore:
-  $KILN server --port $PORT --backend-store-uri sqlite:///$DATA/kiln.db --artifacts-destination $DATA/artifacts &" )
-  export KILN_TRACKING_URI=$URL      # MLflow clients: MLFLOW_TRACKING_URI=$URL
-  $KILN deploy status $DEPLOY          # stable and candidate, last rollout, time to rollback
-  $KILN deploy history $DEPLOY         # every rollout; --rollout N for its analyses
-  $KILN deploy alerts $DEPLOY          # drift and quality alerts, fired and resolved
-  $KILN models show $MODEL             # versions and environments
-  $KILN models history $MODEL          # the audit log of every alias move and refusal
-  $KILN models lineage models:/$MODEL@production
-  $KILN pipeline list retrain-churn    # the runs the alert and the rollback started
-  $KILN runs list --experiment retrain-churn
-API (JSON): $URL/api/kiln/v1/deployments/$DEPLOY, $URL/api/kiln/v1/events?model=$MODEL,
-  $URL/api/kiln/v1/pipelines/retrain-churn/runs, $URL/api/2.0/mlflow/registered-models/get?name=$MODEL
-HTML reports: $WORK/reports/validation.html (training data), $WORK/reports/drift.html (the shift)
+API (JSON): $URL/api/kiln/v1/deployments/$DEPLOY
+  $URL/api/kiln/v1/deployments/$DEPLOY/history?rollout=1
+  $URL/api/kiln/v1/events?model=$MODEL
+  $URL/api/kiln/v1/pipelines/retrain-churn/runs
+  $URL/api/2.0/mlflow/registered-models/get?name=$MODEL
+HTML reports: $WORK/reports/validation.html (training data)
+              $WORK/reports/drift.html (the shift: first training data vs the last retraining batch)
+Timeline as JSON: $WORK/timeline.json
 Logs: $WORK/logs/ (server, replicas, generator); pipeline task logs under $DATA/artifacts/pipelines/
 Documentation: docs/closed-loop.md
 EOF
@@ -204,4 +230,4 @@ if [ "${LOOP_FAILED:-0}" = 1 ]; then
     echo "demo: the loop did not complete within ${TIMEOUT}s (see above and $WORK/logs/)" >&2
     exit 1
 fi
-printf '\n\033[1mclosed loop done in %ss\033[0m\n' "$ELAPSED"
+bold "closed loop done in ${ELAPSED}s"

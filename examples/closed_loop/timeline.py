@@ -7,10 +7,11 @@ Then the figures that matter: drift onset to alert, alert to canary, failed chec
 candidate traffic.
 
     timeline.py --url URL --deployment NAME --pipeline NAME --model NAME --t0 EPOCH_MS
-                [--work DIR] [--json OUT]
+                [--work DIR] [--local FILE] [--json OUT]
 
 --work is the demo's folder (the generator's status.json gives the moment the shift began);
---json also writes the rows as JSON (the end-to-end test reads them).
+--local adds rows the demo noted itself (validation, traffic start); --json also writes the
+rows as JSON (the end-to-end test reads them).
 """
 import argparse
 import json
@@ -243,7 +244,20 @@ class Timeline:
                      + ", ".join(steps + ([f"{v} -> canary"] if ver else [])), v, where,
                      "pipeline_end")
 
-    def build(self):
+    def from_local(self, path, status):
+        """Rows the demo noted itself (time|what|version|where) and the generator's shift."""
+        if path and os.path.exists(path):
+            with open(path) as f:
+                for line in f:
+                    parts = line.rstrip("\n").split("|")
+                    if len(parts) == 4 and parts[0].isdigit():
+                        self.add(int(parts[0]), parts[1], parts[2], parts[3], "local")
+        if status and status.get("shift_started_ms"):
+            self.add(status["shift_started_ms"], "the customers start to change (distribution "
+                     "shift, 2 s ramp)", "-", "generator (data/status.json)", "shift")
+
+    def build(self, status=None):
+        self.from_local(self.a.local, status)
         self.from_tracking()
         self.from_events()
         self.from_pipelines()
@@ -297,6 +311,7 @@ def main():
     ap.add_argument("--t0", type=int, required=True)
     ap.add_argument("--work")
     ap.add_argument("--json")
+    ap.add_argument("--local", help="rows the demo noted: time_ms|what|version|where per line")
     a = ap.parse_args()
     a.url = a.url.rstrip("/")
     status = None
@@ -307,7 +322,7 @@ def main():
         except (OSError, ValueError):
             status = None
     tl = Timeline(a)
-    rows = tl.build()
+    rows = tl.build(status)
     tl.print(status)
     if a.json:
         with open(a.json, "w") as f:
