@@ -96,6 +96,8 @@ class Watch:
             summary = self.analysis_summary(ro.get("last_analysis") or {})
             if summary:
                 self.last_analysis = summary
+
+    def ended(self, dep):
         last = dep.get("last_rollout")
         if last is not None and ("end", last["id"]) not in self.seen:
             self.seen.add(("end", last["id"]))
@@ -199,8 +201,9 @@ class Watch:
         while time.time() < deadline:
             dep = self.get(f"/api/kiln/v1/deployments/{urllib.parse.quote(self.a.deployment)}")
             dep = dep.get("deployment", dep) if dep is not None else None
-            if dep is not None:
+            if dep is not None:   # in the order things cause each other
                 self.alerts(dep)
+                self.ended(dep)
             self.pipeline()
             if dep is not None:
                 self.deployment(dep)
