@@ -129,8 +129,8 @@ static int apply(struct kiln_http_client *c, const struct deploy_opts *o)
         kiln_buf_release(&text);
         return kiln_cli_fail("deploy apply: %s: not a text file", o->file);
     }
-    body = json_pack("{s:s, s:s, s:s}", "spec", text.buf, "file", o->file, "user",
-                     kiln_models_user());
+    body =
+        json_pack("{s:s, s:s, s:s}", "spec", text.buf, "file", o->file, "user", kiln_models_user());
     kiln_buf_release(&text);
     if (body == NULL)
         return kiln_cli_fail("deploy apply: %s: not UTF-8 text", o->file);
@@ -177,8 +177,7 @@ static int start(struct kiln_http_client *c, const char *name, const struct depl
     json_t *body;
     if (o->version <= 0)
         return kiln_cli_fail("deploy start: give the version with --version N");
-    body = json_pack("{s:I, s:s}", "version", (json_int_t)o->version, "user",
-                     kiln_models_user());
+    body = json_pack("{s:I, s:s}", "version", (json_int_t)o->version, "user", kiln_models_user());
     if (body != NULL && o->reason != NULL)
         json_object_set_new(body, "reason", json_string(o->reason));
     if (body == NULL)
