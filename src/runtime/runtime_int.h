@@ -271,6 +271,8 @@ int rt_xgb_load(struct kiln_rt_model *m, const struct kiln_mlmodel *mm, const ch
  */
 struct rt_xgblib;
 int rt_xgblib_available(void);
+/* Why it is not available (NULL when it is): the build lacks it, or dlopen failed. */
+const char *rt_xgblib_why_not(void);
 int rt_xgblib_open(const void *data, size_t len, int nthread, struct rt_xgblib **out,
                    const char *name, struct kiln_err *err);
 /* The booster as xgboost JSON text (kiln_malloc'd, NUL-terminated). */

@@ -491,9 +491,9 @@ int rt_xgb_load(struct kiln_rt_model *m, const struct kiln_mlmodel *mm, const ch
     } else {
         if (!rt_xgblib_available()) {
             rc = kiln_err_set(err, KILN_ENOTSUP,
-                              "%s: UBJ and binary xgboost models need libxgboost, which this "
-                              "build lacks (save the model as JSON)",
-                              name);
+                              "%s: UBJ and binary xgboost models need libxgboost: %s (save "
+                              "the model as JSON)",
+                              name, rt_xgblib_why_not());
             goto out;
         }
         rc = rt_xgblib_open(data, len, nthread, &x->lib, name, err);
@@ -517,8 +517,9 @@ int rt_xgb_load(struct kiln_rt_model *m, const struct kiln_mlmodel *mm, const ch
     xm.why_not_native = native_blocker(&xm);
     if (want == KILN_RT_XGB_LIBXGBOOST || (want == KILN_RT_XGB_AUTO && xm.why_not_native != NULL)) {
         if (!rt_xgblib_available()) {
-            rc = kiln_err_set(err, KILN_ENOTSUP, "%s: %s, and this build has no libxgboost", name,
-                              xm.why_not_native ? xm.why_not_native : "libxgboost asked");
+            rc = kiln_err_set(err, KILN_ENOTSUP, "%s: %s, and %s", name,
+                              xm.why_not_native ? xm.why_not_native : "libxgboost asked",
+                              rt_xgblib_why_not());
             goto out;
         }
         rc = use_lib(m, x, &xm, data, len, opts, name, err);

@@ -7,8 +7,17 @@
  * per-thread entry, copied out before returning). The booster is not modified after
  * rt_xgblib_configure, so one booster serves concurrent predict calls.
  *
+ * Loading: libxgboost is opened with dlopen the first time a model needs it, not linked. It
+ * drags in libstdc++, libgomp and libdmlc (about 4 MB resident), which a control plane or a
+ * replica serving kiln-format models never uses; `kiln server` stays small (issue 2's idle
+ * RSS target) and a machine without the package still runs every other model. The header
+ * gives the prototypes; the table below holds the resolved entry points, filled once
+ * (pthread_once) and read-only afterwards.
+ *
  * Ownership: struct rt_xgblib owns the BoosterHandle.
  */
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +25,64 @@
 
 #include "core/mem.h"
 #include "runtime/runtime_int.h"
+
+/* The entry points kiln uses, resolved from the library by load_library(). */
+static struct {
+    const char *(*last_error)(void);
+    int (*create)(const DMatrixHandle dmats[], bst_ulong len, BoosterHandle *out);
+    int (*free_booster)(BoosterHandle handle);
+    int (*load)(BoosterHandle handle, const void *buf, bst_ulong len);
+    int (*save)(BoosterHandle handle, char const *config, bst_ulong *out_len,
+                char const **out_dptr);
+    int (*set_param)(BoosterHandle handle, const char *name, const char *value);
+    int (*num_feature)(BoosterHandle handle, bst_ulong *out);
+    int (*predict_dense)(BoosterHandle handle, char const *values, char const *config,
+                         DMatrixHandle m, bst_ulong const **out_shape, bst_ulong *out_dim,
+                         const float **out_result);
+    int loaded;
+    char why_not[200];
+} xgb;
+static pthread_once_t xgb_once = PTHREAD_ONCE_INIT;
+
+/* dlsym into a function pointer without the object/function pointer cast warning. */
+#define XGB_SYM(field, name)                     \
+    do {                                         \
+        void *sym_ = dlsym(h, name);             \
+        if (sym_ == NULL)                        \
+            goto missing;                        \
+        memcpy(&xgb.field, &sym_, sizeof(sym_)); \
+    } while (0)
+
+static void load_library(void)
+{
+    static const char *const names[] = { "libxgboost.so.0", "libxgboost.so" };
+    void *h = NULL;
+    const char *e;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && h == NULL; i++)
+        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        e = dlerror();
+        snprintf(xgb.why_not, sizeof(xgb.why_not), "cannot load libxgboost (%s)",
+                 e != NULL ? e : "not found");
+        return;
+    }
+    XGB_SYM(last_error, "XGBGetLastError");
+    XGB_SYM(create, "XGBoosterCreate");
+    XGB_SYM(free_booster, "XGBoosterFree");
+    XGB_SYM(load, "XGBoosterLoadModelFromBuffer");
+    XGB_SYM(save, "XGBoosterSaveModelToBuffer");
+    XGB_SYM(set_param, "XGBoosterSetParam");
+    XGB_SYM(num_feature, "XGBoosterGetNumFeature");
+    XGB_SYM(predict_dense, "XGBoosterPredictFromDense");
+    xgb.loaded = 1;
+    return; /* the library stays loaded for the process's life */
+missing:
+    e = dlerror();
+    snprintf(xgb.why_not, sizeof(xgb.why_not), "libxgboost lacks an entry point (%s)",
+             e != NULL ? e : "?");
+    dlclose(h);
+}
 
 struct rt_xgblib {
     BoosterHandle h;
@@ -25,12 +92,19 @@ struct rt_xgblib {
 
 int rt_xgblib_available(void)
 {
-    return 1;
+    pthread_once(&xgb_once, load_library);
+    return xgb.loaded;
+}
+
+const char *rt_xgblib_why_not(void)
+{
+    pthread_once(&xgb_once, load_library);
+    return xgb.loaded ? NULL : xgb.why_not;
 }
 
 static int fail(struct kiln_err *err, int rc, const char *name, const char *what)
 {
-    const char *msg = XGBGetLastError();
+    const char *msg = xgb.last_error();
     const char *nl;
     size_t n;
 
@@ -49,19 +123,23 @@ int rt_xgblib_open(const void *data, size_t len, int nthread, struct rt_xgblib *
     struct rt_xgblib *b = kiln_calloc(1, sizeof(*b));
     char nt[16];
 
+    if (!rt_xgblib_available()) {
+        kiln_free(b);
+        return kiln_err_set(err, KILN_ENOTSUP, "%s: %s", name, xgb.why_not);
+    }
     if (b == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory loading %s", name);
-    if (XGBoosterCreate(NULL, 0, &b->h) != 0) {
+    if (xgb.create(NULL, 0, &b->h) != 0) {
         kiln_free(b);
         return fail(err, KILN_EINTERNAL, name, "cannot create a booster");
     }
-    if (XGBoosterLoadModelFromBuffer(b->h, data, (bst_ulong)len) != 0) {
+    if (xgb.load(b->h, data, (bst_ulong)len) != 0) {
         int rc = fail(err, KILN_EINVAL, name, "cannot load the model");
         rt_xgblib_free(b);
         return rc;
     }
     snprintf(nt, sizeof(nt), "%d", nthread > 0 ? nthread : 1);
-    if (XGBoosterSetParam(b->h, "nthread", nt) != 0) {
+    if (xgb.set_param(b->h, "nthread", nt) != 0) {
         int rc = fail(err, KILN_EINTERNAL, name, "cannot set nthread");
         rt_xgblib_free(b);
         return rc;
@@ -77,7 +155,7 @@ int rt_xgblib_json(struct rt_xgblib *b, char **json, size_t *len, const char *na
     const char *p = NULL;
     char *copy;
 
-    if (XGBoosterSaveModelToBuffer(b->h, "{\"format\": \"json\"}", &n, &p) != 0)
+    if (xgb.save(b->h, "{\"format\": \"json\"}", &n, &p) != 0)
         return fail(err, KILN_EINVAL, name, "cannot convert the model to JSON");
     copy = kiln_malloc((size_t)n + 1);
     if (copy == NULL)
@@ -93,7 +171,7 @@ int rt_xgblib_configure(struct rt_xgblib *b, size_t n_features, size_t n_out, in
                         unsigned iter_end, struct kiln_err *err)
 {
     bst_ulong nf = 0;
-    if (XGBoosterGetNumFeature(b->h, &nf) != 0)
+    if (xgb.num_feature(b->h, &nf) != 0)
         return fail(err, KILN_EINVAL, "xgboost model", "cannot read the feature count");
     if ((size_t)nf != n_features)
         return kiln_err_set(err, KILN_EINVAL,
@@ -122,7 +200,7 @@ int rt_xgblib_run(const struct rt_xgblib *b, const double *x, size_t nb, double 
              "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f8\", "
              "\"version\": 3}",
              (unsigned long long)(uintptr_t)x, nb, b->n_features);
-    if (XGBoosterPredictFromDense(b->h, arr, b->cfg, NULL, &shape, &dim, &res) != 0)
+    if (xgb.predict_dense(b->h, arr, b->cfg, NULL, &shape, &dim, &res) != 0)
         return fail(err, KILN_EINTERNAL, "xgboost model", "prediction failed");
     for (bst_ulong i = 0; i < dim; i++)
         total *= (size_t)shape[i];
@@ -140,6 +218,6 @@ void rt_xgblib_free(struct rt_xgblib *b)
     if (b == NULL)
         return;
     if (b->h != NULL)
-        XGBoosterFree(b->h);
+        xgb.free_booster(b->h);
     kiln_free(b);
 }

@@ -10,6 +10,11 @@ int rt_xgblib_available(void)
     return 0;
 }
 
+const char *rt_xgblib_why_not(void)
+{
+    return "this build of kiln has no libxgboost";
+}
+
 int rt_xgblib_open(const void *data, size_t len, int nthread, struct rt_xgblib **out,
                    const char *name, struct kiln_err *err)
 {

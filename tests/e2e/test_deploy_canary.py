@@ -173,7 +173,7 @@ analysis:
   min_samples: 100
   metrics:
     error_rate: {{max: 0.05}}
-    agreement: {{min: 0.8}}
+    agreement: {{min: 0.65}}
 monitoring: {{report_interval: 300ms}}
 """
         kok(self.srv, "POST", "/deployments", {"spec": text})
@@ -188,6 +188,9 @@ monitoring: {{report_interval: 300ms}}
         self.assertFalse(any(c for _, _, c in rep.served))
         return name, last
 
+    # Two independent good simulated models (quality 0.9) each put about 90 % of rows on the
+    # right side of 0.5, so they agree on about 0.9^2 + 0.1^2 = 81 % of rows and an inverted
+    # one on about 19 %: the 0.65 threshold sits far from both (0.8 made the good case flaky).
     def test_shadow_good_candidate_promoted(self):
         name, last = self.shadow("shad", Behaviour())
         self.assertEqual(last["state"], "promoted", last)
