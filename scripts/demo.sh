@@ -14,7 +14,7 @@
 # Details: docs/closed-loop.md. Options (environment):
 #   KILN_DEMO_DATA   data folder (default ./kiln-data; a folder holding another store is moved
 #                    aside first, one from an earlier demo is reset)
-#   KILN_DEMO_PORT   server port (default 5000, or a free one when taken)
+#   KILN_DEMO_PORT   server port (default 5000, or a free one when taken; 0: a free one)
 #   KILN_DEMO_KEEP   1: leave the server running at the end
 #   KILN_DEMO_TIMEOUT  seconds the loop may take before the demo gives up (default 170)
 set -eu
