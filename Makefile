@@ -1,7 +1,8 @@
 # Thin wrapper over Meson (STYLE.md): every real rule lives in meson.build.
 #
 #   make            build build/kiln (gcc, warnings are errors)
-#   make demo       install what is missing, build, run the main job on ./kiln-data
+#   make demo       install what is missing, build, run the main job (the closed loop) on ./kiln-data
+#   make demo-parts the subsystems one by one (registry, data quality, serving) on ./kiln-data/parts
 #   make check      install what is missing, build, run every test (also under ASan+UBSan)
 #   make test       unit + e2e + fuzz-replay tests on the gcc build
 #   make asan       the same tests on a clang ASan+UBSan build (build-asan/)
@@ -12,7 +13,7 @@
 MESON ?= meson
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps demo check test asan valgrind fuzz bench format lint clean
+.PHONY: all deps demo demo-parts check test asan valgrind fuzz bench format lint clean
 
 all: build/build.ninja
 	ninja -C build
@@ -36,6 +37,9 @@ deps:
 
 demo: deps all
 	scripts/demo.sh
+
+demo-parts: deps all
+	scripts/demo_parts.sh
 
 check: deps
 	scripts/check.sh

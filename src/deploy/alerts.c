@@ -40,8 +40,10 @@ static int cond_drift(const struct dp_dep *dep, const struct kiln_alert_rule *a,
     int any = 0, judged = 0;
     for (const struct dp_replica *r = dep->replicas; r != NULL; r = r->next) {
         int drifted;
+        /* Only the stable version's windows: a candidate's are the rollout's business, and a
+         * replica's last window of a version it no longer serves says nothing of production. */
         if (!r->has_drift || now - r->drift_ms > a->window_ms ||
-            r->drift_rows < (uint64_t)a->min_samples)
+            r->drift_rows < (uint64_t)a->min_samples || r->drift_version != dep->plan_stable)
             continue;
         judged = 1;
         drifted = isnan(a->drift_share)

@@ -162,6 +162,31 @@ class AlertsTest(unittest.TestCase):
         self.assertIn("input-drift", out)
         self.assertIn("resolved", out)
 
+    def test_drift_of_other_versions_is_ignored(self):
+        # Only the stable version's drift windows count: a candidate's window, or a replica's
+        # last window of a version it no longer serves, fires nothing and starts nothing.
+        path = os.path.join(self.dir, "retrain.yaml")
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(PIPELINE))
+        code, _, err = self.srv.cli("pipeline", "apply", path)
+        self.assertEqual(code, 0, err)
+        make_model(self.srv, "alrt", 1)
+        kok(self.srv, "POST", "/deployments", {"spec": SPEC})
+        rep = Replica(self.srv.port, "alrt-live", {1: Behaviour()}, rps=300,
+                      report_interval=0.3, wait=2).start()
+        self.addCleanup(rep.stop)
+        rep.drift = dict(DRIFT, version=2)
+        wait_for(lambda: any(r.get("drift") for r in status(self.srv, "alrt-live")["replicas"]),
+                 10, what="a drift window in a report")
+        time.sleep(1.5)
+        self.assertEqual(self.alert_state("input-drift")["state"], "ok")
+        self.assertEqual(self.fired("input-drift"), [])
+        _, runs = kapi(self.srv, "GET", "/pipelines/retrain-on-drift/runs")
+        self.assertEqual(runs["runs"], [])
+        rep.drift = DRIFT  # the stable version's own window
+        wait_for(lambda: self.alert_state("input-drift")["state"] == "firing", 10,
+                 what="the drift alert")
+
 
 if __name__ == "__main__":
     main()
