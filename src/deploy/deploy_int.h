@@ -14,28 +14,6 @@
 #include "deploy/deploy.h"
 #include "store/store.h"
 
-/* ---- YAML tree (dyaml.c) ------------------------------------------------------------------ */
-
-#define DP_YAML_MAX_DEPTH 16
-#define DP_YAML_MAX_NODES 50000
-
-enum dp_yn_kind { DP_YN_SCALAR, DP_YN_SEQ, DP_YN_MAP };
-
-struct dp_yn {
-    enum dp_yn_kind kind;
-    int line, col;
-    const char *s; /* scalars: the text ("" otherwise) */
-    size_t len;
-    int plain;           /* an unquoted scalar without a !!str tag */
-    struct dp_yn **kids; /* sequence items; mapping key, value, key, value, ... */
-    size_t n;
-};
-
-int dp_yaml_load(struct kiln_arena *arena, const char *data, size_t len, const char *file,
-                 struct dp_yn **root /* OUT */, struct kiln_err *err);
-/* 1 for a missing node or a plain null scalar (~, null, empty). */
-int dp_yn_is_null(const struct dp_yn *n);
-
 /* ---- the controller's state -------------------------------------------------------------- */
 
 struct kiln_http_req;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/str.h"
+#include "core/yaml.h"
 #include "deploy/deploy_int.h"
 #include "pipeline/pipeline.h"
 #include "registry/registry.h"
@@ -41,10 +42,10 @@ const char *kiln_alert_kind_name(enum kiln_alert_kind k)
     return (unsigned)k < KILN_ALERT_KIND_COUNT ? alert_kinds[k] : "unknown";
 }
 
-static int bad(struct ctx *c, const struct dp_yn *n, const char *where, const char *fmt, ...)
+static int bad(struct ctx *c, const struct kiln_yn *n, const char *where, const char *fmt, ...)
     KILN_PRINTF(4, 5);
 
-static int bad(struct ctx *c, const struct dp_yn *n, const char *where, const char *fmt, ...)
+static int bad(struct ctx *c, const struct kiln_yn *n, const char *where, const char *fmt, ...)
 {
     char msg[200];
     va_list ap;
@@ -85,18 +86,18 @@ int kiln_deploy_validate_name(const char *name, struct kiln_err *err)
 
 /* ---- scalar readers --------------------------------------------------------------------- */
 
-static const struct dp_yn *get(const struct dp_yn *map, const char *key)
+static const struct kiln_yn *get(const struct kiln_yn *map, const char *key)
 {
-    for (size_t i = 0; map != NULL && map->kind == DP_YN_MAP && i + 1 < map->n; i += 2)
+    for (size_t i = 0; map != NULL && map->kind == KILN_YN_MAP && i + 1 < map->n; i += 2)
         if (strcmp(map->kids[i]->s, key) == 0)
             return map->kids[i + 1];
     return NULL;
 }
 
-static int check_keys(struct ctx *c, const struct dp_yn *map, const char *where,
+static int check_keys(struct ctx *c, const struct kiln_yn *map, const char *where,
                       const char *const *allowed)
 {
-    if (map->kind != DP_YN_MAP)
+    if (map->kind != KILN_YN_MAP)
         return bad(c, map, where, "expected a mapping");
     for (size_t i = 0; i + 1 < map->n; i += 2) {
         int ok = 0;
@@ -108,19 +109,19 @@ static int check_keys(struct ctx *c, const struct dp_yn *map, const char *where,
     return KILN_OK;
 }
 
-static int scalar(struct ctx *c, const struct dp_yn *n, const char *where)
+static int scalar(struct ctx *c, const struct kiln_yn *n, const char *where)
 {
-    if (n->kind != DP_YN_SCALAR)
+    if (n->kind != KILN_YN_SCALAR)
         return bad(c, n, where, "expected a single value");
     return KILN_OK;
 }
 
-static int get_str(struct ctx *c, const struct dp_yn *map, const char *key, const char *where,
+static int get_str(struct ctx *c, const struct kiln_yn *map, const char *key, const char *where,
                    size_t max, const char **out)
 {
-    const struct dp_yn *n = get(map, key);
+    const struct kiln_yn *n = get(map, key);
     int rc;
-    if (dp_yn_is_null(n))
+    if (kiln_yn_is_null(n))
         return KILN_OK;
     if ((rc = scalar(c, n, where)) != KILN_OK)
         return rc;
@@ -130,13 +131,13 @@ static int get_str(struct ctx *c, const struct dp_yn *map, const char *key, cons
     return KILN_OK;
 }
 
-static int get_num(struct ctx *c, const struct dp_yn *map, const char *key, const char *where,
+static int get_num(struct ctx *c, const struct kiln_yn *map, const char *key, const char *where,
                    double lo, double hi, double *out)
 {
-    const struct dp_yn *n = get(map, key);
+    const struct kiln_yn *n = get(map, key);
     double v;
     int rc;
-    if (dp_yn_is_null(n))
+    if (kiln_yn_is_null(n))
         return KILN_OK;
     if ((rc = scalar(c, n, where)) != KILN_OK)
         return rc;
@@ -148,13 +149,13 @@ static int get_num(struct ctx *c, const struct dp_yn *map, const char *key, cons
     return KILN_OK;
 }
 
-static int get_int(struct ctx *c, const struct dp_yn *map, const char *key, const char *where,
+static int get_int(struct ctx *c, const struct kiln_yn *map, const char *key, const char *where,
                    int64_t lo, int64_t hi, int64_t *out)
 {
-    const struct dp_yn *n = get(map, key);
+    const struct kiln_yn *n = get(map, key);
     int64_t v;
     int rc;
-    if (dp_yn_is_null(n))
+    if (kiln_yn_is_null(n))
         return KILN_OK;
     if ((rc = scalar(c, n, where)) != KILN_OK)
         return rc;
@@ -167,13 +168,13 @@ static int get_int(struct ctx *c, const struct dp_yn *map, const char *key, cons
     return KILN_OK;
 }
 
-static int get_dur(struct ctx *c, const struct dp_yn *map, const char *key, const char *where,
+static int get_dur(struct ctx *c, const struct kiln_yn *map, const char *key, const char *where,
                    int64_t lo, int64_t hi, int64_t *out)
 {
-    const struct dp_yn *n = get(map, key);
+    const struct kiln_yn *n = get(map, key);
     int64_t v;
     int rc;
-    if (dp_yn_is_null(n))
+    if (kiln_yn_is_null(n))
         return KILN_OK;
     if ((rc = scalar(c, n, where)) != KILN_OK)
         return rc;
@@ -187,12 +188,12 @@ static int get_dur(struct ctx *c, const struct dp_yn *map, const char *key, cons
     return KILN_OK;
 }
 
-static int get_bool(struct ctx *c, const struct dp_yn *map, const char *key, const char *where,
+static int get_bool(struct ctx *c, const struct kiln_yn *map, const char *key, const char *where,
                     int *out)
 {
-    const struct dp_yn *n = get(map, key);
+    const struct kiln_yn *n = get(map, key);
     int rc;
-    if (dp_yn_is_null(n))
+    if (kiln_yn_is_null(n))
         return KILN_OK;
     if ((rc = scalar(c, n, where)) != KILN_OK)
         return rc;
@@ -211,7 +212,7 @@ static const char *where2(struct ctx *c, const char *a, const char *b)
 
 #define DAY_MS ((int64_t)86400000)
 
-static int parse_step(struct ctx *c, const struct dp_yn *n, const char *where, int shadow,
+static int parse_step(struct ctx *c, const struct kiln_yn *n, const char *where, int shadow,
                       struct kiln_deploy_step *s)
 {
     static const char *const step_keys[] = { "weight", "min_duration", "min_requests", NULL };
@@ -233,14 +234,14 @@ static int parse_step(struct ctx *c, const struct dp_yn *n, const char *where, i
     return rc;
 }
 
-static int parse_steps(struct ctx *c, const struct dp_yn *root, struct kiln_deploy_spec *s)
+static int parse_steps(struct ctx *c, const struct kiln_yn *root, struct kiln_deploy_spec *s)
 {
-    const struct dp_yn *steps = get(root, "steps"), *shadow = get(root, "shadow");
+    const struct kiln_yn *steps = get(root, "steps"), *shadow = get(root, "shadow");
     int is_shadow = strcmp(s->strategy, "shadow") == 0, rc = KILN_OK;
     size_t n = 0, given = 0;
 
-    if (!dp_yn_is_null(steps)) {
-        if (steps->kind != DP_YN_SEQ)
+    if (!kiln_yn_is_null(steps)) {
+        if (steps->kind != KILN_YN_SEQ)
             return bad(c, steps, "steps",
                        "expected a list of {weight, min_duration, "
                        "min_requests}");
@@ -248,14 +249,14 @@ static int parse_steps(struct ctx *c, const struct dp_yn *root, struct kiln_depl
         if (given == 0 || given > KILN_DEPLOY_MAX_STEPS)
             return bad(c, steps, "steps", "give 1 to %d steps", KILN_DEPLOY_MAX_STEPS);
     }
-    if (!dp_yn_is_null(shadow) && !is_shadow)
+    if (!kiln_yn_is_null(shadow) && !is_shadow)
         return bad(c, shadow, "shadow", "only with 'strategy: shadow'");
     s->steps = kiln_arena_calloc(c->arena, given + 2, sizeof(*s->steps));
     if (s->steps == NULL)
         return oom(c);
     if (is_shadow) {
-        if (dp_yn_is_null(shadow)) {
-            static const struct dp_yn empty = { DP_YN_MAP, 0, 0, "", 0, 0, NULL, 0 };
+        if (kiln_yn_is_null(shadow)) {
+            static const struct kiln_yn empty = { KILN_YN_MAP, 0, 0, "", 0, 0, NULL, 0 };
             rc = parse_step(c, &empty, "shadow", 1, &s->steps[n]);
             s->steps[n].line = root->line;
         } else {
@@ -283,7 +284,7 @@ static int parse_steps(struct ctx *c, const struct dp_yn *root, struct kiln_depl
     return rc;
 }
 
-static int parse_check(struct ctx *c, const struct dp_yn *key, const struct dp_yn *n,
+static int parse_check(struct ctx *c, const struct kiln_yn *key, const struct kiln_yn *n,
                        struct kiln_deploy_spec *s)
 {
     static const char *const keys_err[] = { "max", "max_increase", "min_samples", NULL };
@@ -308,7 +309,7 @@ static int parse_check(struct ctx *c, const struct dp_yn *key, const struct dp_y
                    "accuracy, precision, recall)",
                    key->s);
     where = where2(c, "analysis.metrics", key->s);
-    if (dp_yn_is_null(n))
+    if (kiln_yn_is_null(n))
         return bad(c, key, where, "give at least one threshold");
     if ((rc = check_keys(c, n, where, keys[m])) != KILN_OK)
         return rc;
@@ -335,7 +336,7 @@ static int parse_check(struct ctx *c, const struct dp_yn *key, const struct dp_y
     return rc;
 }
 
-static int parse_analysis(struct ctx *c, const struct dp_yn *a, struct kiln_deploy_spec *s)
+static int parse_analysis(struct ctx *c, const struct kiln_yn *a, struct kiln_deploy_spec *s)
 {
     static const char *const keys[] = { "interval",
                                         "failure_limit",
@@ -346,11 +347,11 @@ static int parse_analysis(struct ctx *c, const struct dp_yn *a, struct kiln_depl
                                         "positive_label",
                                         "metrics",
                                         NULL };
-    const struct dp_yn *metrics = get(a, "metrics"), *inc = get(a, "inconclusive");
+    const struct kiln_yn *metrics = get(a, "metrics"), *inc = get(a, "inconclusive");
     int64_t limit = 0, bins = 10;
     int rc = KILN_OK;
 
-    if (!dp_yn_is_null(a)) {
+    if (!kiln_yn_is_null(a)) {
         rc = check_keys(c, a, "analysis", keys);
         if (rc == KILN_OK)
             rc = get_dur(c, a, "interval", "analysis", 100, 3600000, &s->interval_ms);
@@ -366,7 +367,7 @@ static int parse_analysis(struct ctx *c, const struct dp_yn *a, struct kiln_depl
         if (rc == KILN_OK)
             rc = get_str(c, a, "positive_label", "analysis", KILN_DEPLOY_LABEL_MAX,
                          &s->positive_label);
-        if (rc == KILN_OK && !dp_yn_is_null(inc)) {
+        if (rc == KILN_OK && !kiln_yn_is_null(inc)) {
             if ((rc = scalar(c, inc, "analysis")) != KILN_OK)
                 return rc;
             if (strcmp(inc->s, "wait") == 0)
@@ -382,7 +383,7 @@ static int parse_analysis(struct ctx *c, const struct dp_yn *a, struct kiln_depl
         return rc;
     s->failure_limit = (int)limit;
     s->score_bins = (uint32_t)bins;
-    if (dp_yn_is_null(metrics)) {
+    if (kiln_yn_is_null(metrics)) {
         /* Flagger's built-in checks: success rate >= 99 %, p99 <= 500 ms. */
         s->checks[KILN_DM_ERROR_RATE].enabled = 1;
         s->checks[KILN_DM_ERROR_RATE].max = 0.01;
@@ -390,7 +391,7 @@ static int parse_analysis(struct ctx *c, const struct dp_yn *a, struct kiln_depl
         s->checks[KILN_DM_LATENCY_P99].max_ms = 500;
         return KILN_OK;
     }
-    if (metrics->kind != DP_YN_MAP || metrics->n == 0)
+    if (metrics->kind != KILN_YN_MAP || metrics->n == 0)
         return bad(c, metrics, "analysis.metrics",
                    "expected a mapping of metric names to thresholds");
     for (size_t i = 0; rc == KILN_OK && i + 1 < metrics->n; i += 2)
@@ -398,13 +399,13 @@ static int parse_analysis(struct ctx *c, const struct dp_yn *a, struct kiln_depl
     return rc;
 }
 
-static int parse_monitoring(struct ctx *c, const struct dp_yn *m, struct kiln_deploy_spec *s)
+static int parse_monitoring(struct ctx *c, const struct kiln_yn *m, struct kiln_deploy_spec *s)
 {
     static const char *const keys[] = { "report_interval",   "confidence_threshold",
                                         "drift_window_rows", "drift_window",
                                         "feedback_capacity", NULL };
     int rc;
-    if (dp_yn_is_null(m))
+    if (kiln_yn_is_null(m))
         return KILN_OK;
     rc = check_keys(c, m, "monitoring", keys);
     if (rc == KILN_OK)
@@ -428,7 +429,7 @@ static void kv_num(struct kiln_jsonw *w, const char *key, double v)
 
 /* ---- alert rules ---------------------------------------------------------------------- */
 
-static int alert_kind(struct ctx *c, const struct dp_yn *n, const char *where, int *out)
+static int alert_kind(struct ctx *c, const struct kiln_yn *n, const char *where, int *out)
 {
     int rc = scalar(c, n, where);
     if (rc != KILN_OK)
@@ -444,7 +445,7 @@ static int alert_kind(struct ctx *c, const struct dp_yn *n, const char *where, i
                n->s);
 }
 
-static int parse_alert(struct ctx *c, const struct dp_yn *n, const char *where,
+static int parse_alert(struct ctx *c, const struct kiln_yn *n, const char *where,
                        const struct kiln_deploy_spec *s, struct kiln_alert_rule *a)
 {
     static const char *const common[] = { "name", "kind", "window", "for", "severity", NULL };
@@ -460,13 +461,13 @@ static int parse_alert(struct ctx *c, const struct dp_yn *n, const char *where,
         k_drift, k_conf, k_lat, k_err, k_qual, k_none,
     };
     const char *allowed[16];
-    const struct dp_yn *kind = get(n, "kind");
+    const struct kiln_yn *kind = get(n, "kind");
     size_t na = 0;
     int k = 0, rc;
 
-    if (n->kind != DP_YN_MAP)
+    if (n->kind != KILN_YN_MAP)
         return bad(c, n, where, "expected a mapping {kind, ...}");
-    if (dp_yn_is_null(kind))
+    if (kiln_yn_is_null(kind))
         return bad(c, n, where, "'kind' is required");
     if ((rc = alert_kind(c, kind, where, &k)) != KILN_OK)
         return rc;
@@ -535,12 +536,12 @@ static int parse_alert(struct ctx *c, const struct dp_yn *n, const char *where,
     return KILN_OK;
 }
 
-static int parse_alerts(struct ctx *c, const struct dp_yn *list, struct kiln_deploy_spec *s)
+static int parse_alerts(struct ctx *c, const struct kiln_yn *list, struct kiln_deploy_spec *s)
 {
     int rc = KILN_OK;
-    if (dp_yn_is_null(list))
+    if (kiln_yn_is_null(list))
         return KILN_OK;
-    if (list->kind != DP_YN_SEQ)
+    if (list->kind != KILN_YN_SEQ)
         return bad(c, list, "alerts", "expected a list of rules {kind, ...}");
     if (list->n > KILN_DEPLOY_MAX_ALERTS)
         return bad(c, list, "alerts", "at most %d rules", KILN_DEPLOY_MAX_ALERTS);
@@ -592,13 +593,13 @@ static void write_alert_rules(struct kiln_jsonw *w, const struct kiln_deploy_spe
     kiln_jsonw_arr_end(w);
 }
 
-static int parse_top(struct ctx *c, const struct dp_yn *root, struct kiln_deploy_spec *s)
+static int parse_top(struct ctx *c, const struct kiln_yn *root, struct kiln_deploy_spec *s)
 {
     static const char *const keys[] = { "name",       "description", "model",      "stable",
                                         "candidate",  "strategy",    "steps",      "shadow",
                                         "sticky_key", "analysis",    "monitoring", "alerts",
                                         NULL };
-    const struct dp_yn *strategy = get(root, "strategy");
+    const struct kiln_yn *strategy = get(root, "strategy");
     struct kiln_err e = { 0 };
     const char *desc = NULL;
     int rc = check_keys(c, root, "deployment", keys);
@@ -629,7 +630,7 @@ static int parse_top(struct ctx *c, const struct dp_yn *root, struct kiln_deploy
         return bad(c, get(root, "candidate"), "candidate",
                    "the candidate environment must differ from the stable one ('%s')",
                    s->stable_env);
-    if (!dp_yn_is_null(strategy)) {
+    if (!kiln_yn_is_null(strategy)) {
         if ((rc = scalar(c, strategy, "strategy")) != KILN_OK)
             return rc;
         if (strcmp(strategy->s, "canary") != 0 && strcmp(strategy->s, "shadow") != 0)
@@ -673,7 +674,7 @@ int kiln_deploy_spec_parse(const char *text, size_t len, const char *file, struc
 {
     struct ctx c = { file != NULL ? file : "deployment", arena, err };
     struct kiln_deploy_spec *s;
-    struct dp_yn *root;
+    struct kiln_yn *root;
     char *copy;
     int rc;
 
@@ -685,10 +686,10 @@ int kiln_deploy_spec_parse(const char *text, size_t len, const char *file, struc
     copy = kiln_arena_strndup(arena, text, len);
     if (s == NULL || copy == NULL)
         return oom(&c);
-    rc = dp_yaml_load(arena, text, len, c.file, &root, err);
+    rc = kiln_yaml_load(arena, text, len, c.file, &root, err);
     if (rc != KILN_OK)
         return rc;
-    if (root->kind != DP_YN_MAP)
+    if (root->kind != KILN_YN_MAP)
         return bad(&c, root, "deployment", "expected a mapping (name, model, steps, ...)");
     defaults(s);
     rc = parse_top(&c, root, s);

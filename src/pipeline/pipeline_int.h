@@ -16,41 +16,13 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/str.h"
+#include "core/yaml.h"
 #include "pipeline/pipeline.h"
 
 /* ---- hashing (hash.c) ------------------------------------------------------------------- */
 
 void kiln_pl_sha1(const void *data, size_t len, unsigned char out[20]);
 void kiln_pl_sha256(const void *data, size_t len, unsigned char out[32]);
-
-/* ---- YAML tree (yaml.c) ----------------------------------------------------------------- */
-
-#define KILN_YAML_MAX_DEPTH 32
-#define KILN_YAML_MAX_NODES 200000
-
-enum kiln_yn_kind { KILN_YN_SCALAR, KILN_YN_SEQ, KILN_YN_MAP };
-
-struct kiln_yn {
-    enum kiln_yn_kind kind;
-    int line, col;         /* 1-based position of the node's start */
-    const char *s;         /* scalar text ("" for containers), NUL-terminated */
-    size_t len;            /* scalar length */
-    int plain;             /* an unquoted scalar (null/booleans/numbers are recognised only then) */
-    struct kiln_yn **kids; /* sequence items; mapping key, value, key, value, ... */
-    size_t n;
-};
-
-/*
- * Parses one YAML document into a tree allocated from `arena`. Errors (KILN_EINVAL) read
- * "FILE:LINE:COL: reason"; anchors, aliases, several documents, duplicate keys and non-scalar
- * keys are refused. OUT: *root.
- */
-int kiln_yaml_load(struct kiln_arena *arena, const char *data, size_t len, const char *file,
-                   struct kiln_yn **root /* OUT */, struct kiln_err *err);
-/* 1 for a missing node or a plain null scalar ("", "~", "null"). */
-int kiln_yn_is_null(const struct kiln_yn *n);
-/* The value of `key` in a mapping node, or NULL. */
-const struct kiln_yn *kiln_yn_get(const struct kiln_yn *map, const char *key);
 
 /* ---- time zones (tz.c) and cron (cron.c) ------------------------------------------------ */
 

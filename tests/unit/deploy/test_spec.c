@@ -208,7 +208,8 @@ static void test_errors(void **state)
         { "name: d\nmodel: m\n---\nname: e\n", "only one YAML document" },
         { "name: d\n  model: m\n", "YAML syntax error" },
         { "name: \"a\\0b\"\nmodel: m\n", "NUL character" },
-        { "{name: d, model: m, steps: [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}", "nesting too deep" },
+        { "{name: d, model: m, steps: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+          "nesting too deep" },
     };
     struct kiln_arena *a = kiln_arena_new(0);
     (void)state;

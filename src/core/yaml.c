@@ -1,34 +1,36 @@
 /*
- * dyaml.c - a YAML document as a small tree with line and column on every node, for the
- * deployment spec parser (deploy_int.h).
+ * yaml.c - a YAML document as a small tree with line and column on every node (core/yaml.h),
+ * built from libyaml's event parser.
  *
- * Built from libyaml's event parser, refusing what a deployment spec never needs and a
- * hostile document would use: anchors and aliases (exponential expansion), several documents,
- * nesting deeper than DP_YAML_MAX_DEPTH, more than DP_YAML_MAX_NODES events, duplicate mapping
- * keys and non-scalar keys. Every error names the line and column.
+ * Building the tree from events (rather than libyaml's document loader) lets kiln refuse what
+ * its specs never need and an attacker would love: anchors and aliases (exponential
+ * "billion laughs" expansion, self-referencing nodes), more than one document, nesting deeper
+ * than KILN_YAML_MAX_DEPTH, more than KILN_YAML_MAX_NODES nodes, duplicate mapping keys and
+ * non-scalar keys. Each error names the line and column.
  *
- * Ownership: nodes and strings live in the caller's arena; temporary child vectors are heap
- * memory released before return on every path. Thread-safe (no shared state).
+ * Ownership: every node and string lives in the caller's arena. Temporary child vectors are
+ * heap memory released before return, on success and on error alike. Thread-safe (no shared
+ * state).
  */
 #include <string.h>
 #include <yaml.h>
 
 #include "core/mem.h"
-#include "deploy/deploy_int.h"
+#include "core/yaml.h"
 
 struct frame {
-    struct dp_yn *node;
-    struct dp_yn **kids;
+    struct kiln_yn *node;
+    struct kiln_yn **kids;
     size_t n, cap;
 };
 
 struct builder {
     struct kiln_arena *arena;
     const char *file;
-    struct frame stack[DP_YAML_MAX_DEPTH];
+    struct frame stack[KILN_YAML_MAX_DEPTH];
     int depth;
-    size_t events;
-    struct dp_yn *root;
+    size_t nodes;
+    struct kiln_yn *root;
     struct kiln_err *err;
 };
 
@@ -38,14 +40,9 @@ static int fail(struct builder *b, const yaml_mark_t *m, const char *what)
                         what);
 }
 
-static int oom(struct builder *b)
+static struct kiln_yn *new_node(struct builder *b, enum kiln_yn_kind kind, const yaml_mark_t *m)
 {
-    return kiln_err_set(b->err, KILN_ENOMEM, "out of memory");
-}
-
-static struct dp_yn *new_node(struct builder *b, enum dp_yn_kind kind, const yaml_mark_t *m)
-{
-    struct dp_yn *n = kiln_arena_calloc(b->arena, 1, sizeof(*n));
+    struct kiln_yn *n = kiln_arena_calloc(b->arena, 1, sizeof(*n));
     if (n == NULL)
         return NULL;
     n->kind = kind;
@@ -55,7 +52,25 @@ static struct dp_yn *new_node(struct builder *b, enum dp_yn_kind kind, const yam
     return n;
 }
 
-static int attach(struct builder *b, struct dp_yn *node)
+static int check_dup_key(struct builder *b, const struct frame *f, const struct kiln_yn *key)
+{
+    char msg[200];
+    if (key->kind != KILN_YN_SCALAR) {
+        snprintf(msg, sizeof(msg), "mapping keys must be plain strings");
+        return kiln_err_set(b->err, KILN_EINVAL, "%s:%d:%d: %s", b->file, key->line, key->col, msg);
+    }
+    for (size_t i = 0; i < f->n; i += 2) {
+        const struct kiln_yn *k = f->kids[i];
+        if (k->len == key->len && memcmp(k->s, key->s, k->len) == 0)
+            return kiln_err_set(b->err, KILN_EINVAL,
+                                "%s:%d:%d: duplicate key '%s' (first at line %d)", b->file,
+                                key->line, key->col, key->s, k->line);
+    }
+    return KILN_OK;
+}
+
+/* Appends a finished node to the innermost open container (or makes it the root). */
+static int attach(struct builder *b, struct kiln_yn *node)
 {
     struct frame *f;
     if (b->depth == 0) {
@@ -63,21 +78,16 @@ static int attach(struct builder *b, struct dp_yn *node)
         return KILN_OK;
     }
     f = &b->stack[b->depth - 1];
-    if (f->node->kind == DP_YN_MAP && f->n % 2 == 0) {
-        if (node->kind != DP_YN_SCALAR)
-            return kiln_err_set(b->err, KILN_EINVAL, "%s:%d:%d: mapping keys must be plain strings",
-                                b->file, node->line, node->col);
-        for (size_t i = 0; i < f->n; i += 2)
-            if (strcmp(f->kids[i]->s, node->s) == 0)
-                return kiln_err_set(b->err, KILN_EINVAL,
-                                    "%s:%d:%d: duplicate key '%s' (first at line %d)", b->file,
-                                    node->line, node->col, node->s, f->kids[i]->line);
+    if (f->node->kind == KILN_YN_MAP && f->n % 2 == 0) {
+        int rc = check_dup_key(b, f, node);
+        if (rc != KILN_OK)
+            return rc;
     }
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 8;
-        struct dp_yn **k = kiln_reallocarray(f->kids, cap, sizeof(*k));
+        struct kiln_yn **k = kiln_reallocarray(f->kids, cap, sizeof(*k));
         if (k == NULL)
-            return oom(b);
+            return kiln_err_set(b->err, KILN_ENOMEM, "out of memory");
         f->kids = k;
         f->cap = cap;
     }
@@ -85,14 +95,14 @@ static int attach(struct builder *b, struct dp_yn *node)
     return KILN_OK;
 }
 
-static int open_container(struct builder *b, enum dp_yn_kind kind, const yaml_mark_t *m)
+static int open_container(struct builder *b, enum kiln_yn_kind kind, const yaml_mark_t *m)
 {
-    struct dp_yn *n;
-    if (b->depth == DP_YAML_MAX_DEPTH)
+    struct kiln_yn *n;
+    if (b->depth == KILN_YAML_MAX_DEPTH)
         return fail(b, m, "nesting too deep");
     n = new_node(b, kind, m);
     if (n == NULL)
-        return oom(b);
+        return kiln_err_set(b->err, KILN_ENOMEM, "out of memory");
     b->stack[b->depth].node = n;
     b->stack[b->depth].kids = NULL;
     b->stack[b->depth].n = b->stack[b->depth].cap = 0;
@@ -103,11 +113,11 @@ static int open_container(struct builder *b, enum dp_yn_kind kind, const yaml_ma
 static int close_container(struct builder *b)
 {
     struct frame *f = &b->stack[b->depth - 1];
-    struct dp_yn *n = f->node;
+    struct kiln_yn *n = f->node;
     if (f->n > 0) {
         n->kids = kiln_arena_alloc(b->arena, f->n * sizeof(*n->kids));
         if (n->kids == NULL)
-            return oom(b);
+            return kiln_err_set(b->err, KILN_ENOMEM, "out of memory");
         memcpy(n->kids, f->kids, f->n * sizeof(*n->kids));
     }
     n->n = f->n;
@@ -119,16 +129,16 @@ static int close_container(struct builder *b)
 
 static int on_scalar(struct builder *b, const yaml_event_t *ev)
 {
-    struct dp_yn *n = new_node(b, DP_YN_SCALAR, &ev->start_mark);
+    struct kiln_yn *n = new_node(b, KILN_YN_SCALAR, &ev->start_mark);
     const char *tag = (const char *)ev->data.scalar.tag;
     if (n == NULL)
-        return oom(b);
-    if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length) != NULL)
-        return fail(b, &ev->start_mark, "NUL character in a string");
+        return kiln_err_set(b->err, KILN_ENOMEM, "out of memory");
     n->s =
         kiln_arena_strndup(b->arena, (const char *)ev->data.scalar.value, ev->data.scalar.length);
     if (n->s == NULL)
-        return oom(b);
+        return kiln_err_set(b->err, KILN_ENOMEM, "out of memory");
+    if (strlen(n->s) != ev->data.scalar.length)
+        return fail(b, &ev->start_mark, "NUL character in a string");
     n->len = ev->data.scalar.length;
     n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
                (tag == NULL || strcmp(tag, "tag:yaml.org,2002:str") != 0);
@@ -137,16 +147,17 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev)
 
 static int on_event(struct builder *b, const yaml_event_t *ev, int *done)
 {
-    if (++b->events > DP_YAML_MAX_NODES)
+    if (++b->nodes > KILN_YAML_MAX_NODES)
         return fail(b, &ev->start_mark, "document too large");
     switch (ev->type) {
-    case YAML_NO_EVENT:
     case YAML_STREAM_START_EVENT:
-    case YAML_DOCUMENT_END_EVENT:
+    case YAML_NO_EVENT:
         return KILN_OK;
     case YAML_DOCUMENT_START_EVENT:
         if (b->root != NULL)
             return fail(b, &ev->start_mark, "only one YAML document is allowed");
+        return KILN_OK;
+    case YAML_DOCUMENT_END_EVENT:
         return KILN_OK;
     case YAML_STREAM_END_EVENT:
         *done = 1;
@@ -160,11 +171,11 @@ static int on_event(struct builder *b, const yaml_event_t *ev, int *done)
     case YAML_SEQUENCE_START_EVENT:
         if (ev->data.sequence_start.anchor != NULL)
             return fail(b, &ev->start_mark, "YAML anchors (&name) are not supported");
-        return open_container(b, DP_YN_SEQ, &ev->start_mark);
+        return open_container(b, KILN_YN_SEQ, &ev->start_mark);
     case YAML_MAPPING_START_EVENT:
         if (ev->data.mapping_start.anchor != NULL)
             return fail(b, &ev->start_mark, "YAML anchors (&name) are not supported");
-        return open_container(b, DP_YN_MAP, &ev->start_mark);
+        return open_container(b, KILN_YN_MAP, &ev->start_mark);
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:
         return close_container(b);
@@ -172,8 +183,8 @@ static int on_event(struct builder *b, const yaml_event_t *ev, int *done)
     return KILN_OK;
 }
 
-int dp_yaml_load(struct kiln_arena *arena, const char *data, size_t len, const char *file,
-                 struct dp_yn **root, struct kiln_err *err)
+int kiln_yaml_load(struct kiln_arena *arena, const char *data, size_t len, const char *file,
+                   struct kiln_yn **root, struct kiln_err *err)
 {
     yaml_parser_t parser;
     struct builder b;
@@ -185,13 +196,13 @@ int dp_yaml_load(struct kiln_arena *arena, const char *data, size_t len, const c
     b.file = file;
     b.err = err;
     if (!yaml_parser_initialize(&parser))
-        return oom(&b);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
     while (rc == KILN_OK && !done) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&parser, &ev)) {
             if (parser.error == YAML_MEMORY_ERROR)
-                rc = oom(&b);
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
             else
                 rc = kiln_err_set(err, KILN_EINVAL, "%s:%zu:%zu: YAML syntax error: %s%s%s", file,
                                   parser.problem_mark.line + 1, parser.problem_mark.column + 1,
@@ -214,9 +225,19 @@ int dp_yaml_load(struct kiln_arena *arena, const char *data, size_t len, const c
     return KILN_OK;
 }
 
-int dp_yn_is_null(const struct dp_yn *n)
+int kiln_yn_is_null(const struct kiln_yn *n)
 {
-    return n == NULL || (n->kind == DP_YN_SCALAR && n->plain &&
+    return n == NULL || (n->kind == KILN_YN_SCALAR && n->plain &&
                          (n->len == 0 || strcmp(n->s, "~") == 0 || strcmp(n->s, "null") == 0 ||
                           strcmp(n->s, "Null") == 0 || strcmp(n->s, "NULL") == 0));
+}
+
+const struct kiln_yn *kiln_yn_get(const struct kiln_yn *map, const char *key)
+{
+    if (map == NULL || map->kind != KILN_YN_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->n; i += 2)
+        if (strcmp(map->kids[i]->s, key) == 0)
+            return map->kids[i + 1];
+    return NULL;
 }
