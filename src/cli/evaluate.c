@@ -22,7 +22,7 @@
 #include "core/str.h"
 #include "quality/num.h"
 #include "serve/batch.h"
-#include "serve/digest.h"
+#include "core/digest.h"
 
 static const char usage[] =
     "usage: kiln evaluate URI --data FILE --target COLUMN [options]\n"

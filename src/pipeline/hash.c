@@ -1,5 +1,5 @@
 /*
- * hash.c - SHA-1 and SHA-256 (FIPS 180-4) for the pipeline subsystem.
+ * hash.c - SHA-1 (FIPS 180-4) and SHA-256 (core/digest.h) for the pipeline subsystem.
  *
  * SHA-1 feeds the deterministic retry jitter (Airflow hashes "dag#task#date#try" with SHA-1, so
  * kiln does the same); SHA-256 names spec versions (the digest of the YAML text and its base
@@ -7,16 +7,12 @@
  */
 #include <string.h>
 
+#include "core/digest.h"
 #include "pipeline/pipeline_int.h"
 
 static uint32_t rol(uint32_t x, int n)
 {
     return (x << n) | (x >> (32 - n));
-}
-
-static uint32_t ror(uint32_t x, int n)
-{
-    return (x >> n) | (x << (32 - n));
 }
 
 static uint32_t be32(const unsigned char *p)
@@ -68,49 +64,7 @@ static void sha1_block(uint32_t h[5], const unsigned char *blk)
     h[4] += e;
 }
 
-static const uint32_t K256[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static void sha256_block(uint32_t h[8], const unsigned char *blk)
-{
-    uint32_t w[64], s[8];
-    for (int i = 0; i < 16; i++)
-        w[i] = be32(blk + 4 * i);
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    memcpy(s, h, sizeof(s));
-    for (int i = 0; i < 64; i++) {
-        uint32_t S1 = ror(s[4], 6) ^ ror(s[4], 11) ^ ror(s[4], 25);
-        uint32_t ch = (s[4] & s[5]) ^ (~s[4] & s[6]);
-        uint32_t t1 = s[7] + S1 + ch + K256[i] + w[i];
-        uint32_t S0 = ror(s[0], 2) ^ ror(s[0], 13) ^ ror(s[0], 22);
-        uint32_t maj = (s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]);
-        uint32_t t2 = S0 + maj;
-        s[7] = s[6];
-        s[6] = s[5];
-        s[5] = s[4];
-        s[4] = s[3] + t1;
-        s[3] = s[2];
-        s[2] = s[1];
-        s[1] = s[0];
-        s[0] = t1 + t2;
-    }
-    for (int i = 0; i < 8; i++)
-        h[i] += s[i];
-}
-
-/* Merkle-Damgard padding shared by both hashes: 64-byte blocks, big-endian bit length. */
+/* Merkle-Damgard padding for SHA-1: 64-byte blocks, big-endian bit length. */
 static void md_run(const void *data, size_t len, uint32_t *h,
                    void (*block)(uint32_t *, const unsigned char *))
 {
@@ -143,9 +97,8 @@ void kiln_pl_sha1(const void *data, size_t len, unsigned char out[20])
 
 void kiln_pl_sha256(const void *data, size_t len, unsigned char out[32])
 {
-    uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
-    md_run(data, len, h, sha256_block);
-    for (int i = 0; i < 8; i++)
-        put_be32(out + 4 * i, h[i]);
+    struct kiln_sha256 s;
+    kiln_sha256_init(&s);
+    kiln_sha256_update(&s, data, len);
+    kiln_sha256_final(&s, out);
 }

@@ -8,7 +8,7 @@
 
 #include "core/str.h"
 #include "serve/batch.h"
-#include "serve/digest.h"
+#include "core/digest.h"
 
 /* y = 1 + 2 a + 3 b (regression); a string column `id` and a target `t` ride along. */
 static const char MODEL[] =

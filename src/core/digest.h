@@ -1,12 +1,13 @@
 /*
- * digest.h - content digests of data files (the `dataset_digest` of evaluations and the
- * digest of logged datasets): SHA-256 of the bytes, streamed in fixed memory.
+ * digest.h - SHA-256 (FIPS 180-4), streamed in fixed memory, and content digests of data
+ * files (the `dataset_digest` of evaluations and the digest of logged datasets; pipeline spec
+ * versions hash their text with it too).
  *
  * kiln names a dataset by the first 16 hex digits of the SHA-256 of its file, as the demo's
  * training script does (examples/demo/train.py). Thread-safe (no shared state).
  */
-#ifndef KILN_SERVE_DIGEST_H
-#define KILN_SERVE_DIGEST_H
+#ifndef KILN_CORE_DIGEST_H
+#define KILN_CORE_DIGEST_H
 
 #include <stddef.h>
 #include <stdint.h>
