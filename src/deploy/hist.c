@@ -320,21 +320,6 @@ int kiln_hist_read(const json_t *obj, const char *what, struct kiln_hist *h, str
     return KILN_OK;
 }
 
-/* Evidently's zero floor for PSI and KL (drift_bins.c does the same for profiles). */
-static void floor_zeros(double *p, size_t n)
-{
-    double m = INFINITY, fill;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0 && p[i] < m)
-            m = p[i];
-    if (isinf(m))
-        return;
-    fill = m <= 0.0001 ? m / 1000000.0 : 0.0001;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] == 0)
-            p[i] = fill;
-}
-
 /* Bucket midpoints and counts of h as a sorted weighted sample. */
 static void sample(const struct kiln_hist *h, double *v, uint64_t *w)
 {
@@ -380,8 +365,8 @@ int kiln_hist_divergence(const struct kiln_hist *ref, const struct kiln_hist *cu
         rs[i] = rf[i] = (double)rc[i] / (double)ref->total;
         cs[i] = cf[i] = (double)cc[i] / (double)cur->total;
     }
-    floor_zeros(rf, ne + 1);
-    floor_zeros(cf, ne + 1);
+    kiln_stats_floor_zeros(rf, ne + 1);
+    kiln_stats_floor_zeros(cf, ne + 1);
     *psi = kiln_stats_psi(rf, cf, ne + 1);
     *js = kiln_stats_jensenshannon(rs, cs, ne + 1);
 out:

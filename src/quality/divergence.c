@@ -108,6 +108,20 @@ double kiln_stats_jensenshannon(const double *p, const double *q, size_t n)
     return sqrt((ksum_get(&l) + ksum_get(&r)) / 2.0);
 }
 
+void kiln_stats_floor_zeros(double *p, size_t n)
+{
+    double m = INFINITY, fill;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0 && p[i] < m)
+            m = p[i];
+    if (isinf(m))
+        return;
+    fill = m <= 0.0001 ? m / 1000000.0 : 0.0001;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == 0)
+            p[i] = fill;
+}
+
 double kiln_stats_psi(const double *r, const double *c, size_t n)
 {
     struct ksum s = { 0, 0, 0 };

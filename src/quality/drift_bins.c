@@ -283,20 +283,6 @@ int kiln_drift_bin_categorical(const struct kiln_catview *r, const struct kiln_c
     return rc;
 }
 
-static void floor_zeros(double *p, size_t n)
-{
-    double m = INFINITY, fill;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0 && p[i] < m)
-            m = p[i];
-    if (isinf(m))
-        return;
-    fill = m <= 0.0001 ? m / 1000000.0 : 0.0001;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] == 0)
-            p[i] = fill;
-}
-
 int kiln_drift_divergences(struct kiln_drift_column *o)
 {
     double *r = kiln_calloc(o->nbins + 1, sizeof(double));
@@ -308,8 +294,8 @@ int kiln_drift_divergences(struct kiln_drift_column *o)
     }
     memcpy(r, o->ref_share, o->nbins * sizeof(double));
     memcpy(c, o->cur_share, o->nbins * sizeof(double));
-    floor_zeros(r, o->nbins);
-    floor_zeros(c, o->nbins);
+    kiln_stats_floor_zeros(r, o->nbins);
+    kiln_stats_floor_zeros(c, o->nbins);
     o->psi = kiln_stats_psi(r, c, o->nbins);
     o->kl_divergence = kiln_stats_entropy(r, c, o->nbins);
     o->jensenshannon = kiln_stats_jensenshannon(o->ref_share, o->cur_share, o->nbins);

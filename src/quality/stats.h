@@ -79,6 +79,11 @@ double kiln_stats_wasserstein(const struct kiln_stats_sample *a, const struct ki
 double kiln_stats_entropy(const double *p, const double *q, size_t n);
 /* scipy.spatial.distance.jensenshannon(p, q): sqrt of the JS divergence, natural log. */
 double kiln_stats_jensenshannon(const double *p, const double *q, size_t n);
+/*
+ * Evidently's zero floor before PSI and KL: empty bins get 0.0001, or a millionth of the
+ * smallest non-zero share when that is 0.0001 or less (all-zero vectors stay as they are).
+ */
+void kiln_stats_floor_zeros(double *p, size_t n);
 /* Population stability index sum (r - c) * ln(r / c) over already floored shares. */
 double kiln_stats_psi(const double *r, const double *c, size_t n);
 /*
