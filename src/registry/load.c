@@ -42,12 +42,39 @@ static void *grow(struct kiln_arena *arena, void *old, size_t n, size_t *cap, si
     return p;
 }
 
+/* Reads (key, value) rows of a prepared statement into an arena array; finishes st. */
+static int read_tags(struct kiln_stmt *st, struct kiln_arena *arena, struct kiln_kv **tags,
+                     size_t *n, struct kiln_err *err)
+{
+    size_t cap = 0;
+    int oom = 0, rc;
+
+    while ((rc = kiln_stmt_step(st, err)) == KILN_STMT_ROW) {
+        if (*n == cap) {
+            struct kiln_kv *nt = grow(arena, *tags, *n, &cap, sizeof(*nt));
+            if (nt == NULL) {
+                oom = 1;
+                break;
+            }
+            *tags = nt;
+        }
+        (*tags)[*n].key = reg_col_text(st, 0, arena, &oom);
+        (*tags)[*n].value = reg_col_text(st, 1, arena, &oom);
+        (*n)++;
+        if (oom)
+            break;
+    }
+    kiln_stmt_finish(st);
+    if (oom)
+        return reg_oom(err);
+    return rc < 0 ? rc : KILN_OK;
+}
+
 int reg_load_version_tags(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id,
                           struct kiln_model_version *v, struct kiln_err *err)
 {
     struct kiln_stmt *st;
-    size_t cap = 0;
-    int oom = 0, rc;
+    int rc;
 
     v->tags = NULL;
     v->ntags = 0;
@@ -57,25 +84,7 @@ int reg_load_version_tags(struct kiln_tx *tx, struct kiln_arena *arena, int64_t 
                      "ii", rm_id, v->version);
     if (rc != KILN_OK)
         return rc;
-    while ((rc = kiln_stmt_step(st, err)) == KILN_STMT_ROW) {
-        if (v->ntags == cap) {
-            struct kiln_kv *nt = grow(arena, v->tags, v->ntags, &cap, sizeof(*nt));
-            if (nt == NULL) {
-                oom = 1;
-                break;
-            }
-            v->tags = nt;
-        }
-        v->tags[v->ntags].key = reg_col_text(st, 0, arena, &oom);
-        v->tags[v->ntags].value = reg_col_text(st, 1, arena, &oom);
-        v->ntags++;
-        if (oom)
-            break;
-    }
-    kiln_stmt_finish(st);
-    if (oom)
-        return reg_oom(err);
-    return rc < 0 ? rc : KILN_OK;
+    return read_tags(st, arena, &v->tags, &v->ntags, err);
 }
 
 int reg_load_version_aliases(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id,
@@ -154,33 +163,14 @@ static int load_model_tags(struct kiln_tx *tx, struct kiln_arena *arena, int64_t
                            struct kiln_registered_model *m, struct kiln_err *err)
 {
     struct kiln_stmt *st;
-    size_t cap = 0;
-    int oom = 0, rc;
+    int rc;
 
     rc = reg_prepare(tx, &st, err,
                      "SELECT key, value FROM registered_model_tags WHERE rm_id = ? ORDER BY key",
                      "i", rm_id);
     if (rc != KILN_OK)
         return rc;
-    while ((rc = kiln_stmt_step(st, err)) == KILN_STMT_ROW) {
-        if (m->ntags == cap) {
-            struct kiln_kv *nt = grow(arena, m->tags, m->ntags, &cap, sizeof(*nt));
-            if (nt == NULL) {
-                oom = 1;
-                break;
-            }
-            m->tags = nt;
-        }
-        m->tags[m->ntags].key = reg_col_text(st, 0, arena, &oom);
-        m->tags[m->ntags].value = reg_col_text(st, 1, arena, &oom);
-        m->ntags++;
-        if (oom)
-            break;
-    }
-    kiln_stmt_finish(st);
-    if (oom)
-        return reg_oom(err);
-    return rc < 0 ? rc : KILN_OK;
+    return read_tags(st, arena, &m->tags, &m->ntags, err);
 }
 
 static int load_model_aliases(struct kiln_tx *tx, struct kiln_arena *arena, int64_t rm_id,
