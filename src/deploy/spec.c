@@ -86,14 +86,6 @@ int kiln_deploy_validate_name(const char *name, struct kiln_err *err)
 
 /* ---- scalar readers --------------------------------------------------------------------- */
 
-static const struct kiln_yn *get(const struct kiln_yn *map, const char *key)
-{
-    for (size_t i = 0; map != NULL && map->kind == KILN_YN_MAP && i + 1 < map->n; i += 2)
-        if (strcmp(map->kids[i]->s, key) == 0)
-            return map->kids[i + 1];
-    return NULL;
-}
-
 static int check_keys(struct ctx *c, const struct kiln_yn *map, const char *where,
                       const char *const *allowed)
 {
@@ -119,7 +111,7 @@ static int scalar(struct ctx *c, const struct kiln_yn *n, const char *where)
 static int get_str(struct ctx *c, const struct kiln_yn *map, const char *key, const char *where,
                    size_t max, const char **out)
 {
-    const struct kiln_yn *n = get(map, key);
+    const struct kiln_yn *n = kiln_yn_get(map, key);
     int rc;
     if (kiln_yn_is_null(n))
         return KILN_OK;
@@ -134,7 +126,7 @@ static int get_str(struct ctx *c, const struct kiln_yn *map, const char *key, co
 static int get_num(struct ctx *c, const struct kiln_yn *map, const char *key, const char *where,
                    double lo, double hi, double *out)
 {
-    const struct kiln_yn *n = get(map, key);
+    const struct kiln_yn *n = kiln_yn_get(map, key);
     double v;
     int rc;
     if (kiln_yn_is_null(n))
@@ -152,7 +144,7 @@ static int get_num(struct ctx *c, const struct kiln_yn *map, const char *key, co
 static int get_int(struct ctx *c, const struct kiln_yn *map, const char *key, const char *where,
                    int64_t lo, int64_t hi, int64_t *out)
 {
-    const struct kiln_yn *n = get(map, key);
+    const struct kiln_yn *n = kiln_yn_get(map, key);
     int64_t v;
     int rc;
     if (kiln_yn_is_null(n))
@@ -171,7 +163,7 @@ static int get_int(struct ctx *c, const struct kiln_yn *map, const char *key, co
 static int get_dur(struct ctx *c, const struct kiln_yn *map, const char *key, const char *where,
                    int64_t lo, int64_t hi, int64_t *out)
 {
-    const struct kiln_yn *n = get(map, key);
+    const struct kiln_yn *n = kiln_yn_get(map, key);
     int64_t v;
     int rc;
     if (kiln_yn_is_null(n))
@@ -191,7 +183,7 @@ static int get_dur(struct ctx *c, const struct kiln_yn *map, const char *key, co
 static int get_bool(struct ctx *c, const struct kiln_yn *map, const char *key, const char *where,
                     int *out)
 {
-    const struct kiln_yn *n = get(map, key);
+    const struct kiln_yn *n = kiln_yn_get(map, key);
     int rc;
     if (kiln_yn_is_null(n))
         return KILN_OK;
@@ -236,7 +228,7 @@ static int parse_step(struct ctx *c, const struct kiln_yn *n, const char *where,
 
 static int parse_steps(struct ctx *c, const struct kiln_yn *root, struct kiln_deploy_spec *s)
 {
-    const struct kiln_yn *steps = get(root, "steps"), *shadow = get(root, "shadow");
+    const struct kiln_yn *steps = kiln_yn_get(root, "steps"), *shadow = kiln_yn_get(root, "shadow");
     int is_shadow = strcmp(s->strategy, "shadow") == 0, rc = KILN_OK;
     size_t n = 0, given = 0;
 
@@ -347,7 +339,8 @@ static int parse_analysis(struct ctx *c, const struct kiln_yn *a, struct kiln_de
                                         "positive_label",
                                         "metrics",
                                         NULL };
-    const struct kiln_yn *metrics = get(a, "metrics"), *inc = get(a, "inconclusive");
+    const struct kiln_yn *metrics = kiln_yn_get(a, "metrics"),
+                         *inc = kiln_yn_get(a, "inconclusive");
     int64_t limit = 0, bins = 10;
     int rc = KILN_OK;
 
@@ -461,7 +454,7 @@ static int parse_alert(struct ctx *c, const struct kiln_yn *n, const char *where
         k_drift, k_conf, k_lat, k_err, k_qual, k_none,
     };
     const char *allowed[16];
-    const struct kiln_yn *kind = get(n, "kind");
+    const struct kiln_yn *kind = kiln_yn_get(n, "kind");
     size_t na = 0;
     int k = 0, rc;
 
@@ -599,7 +592,7 @@ static int parse_top(struct ctx *c, const struct kiln_yn *root, struct kiln_depl
                                         "candidate",  "strategy",    "steps",      "shadow",
                                         "sticky_key", "analysis",    "monitoring", "alerts",
                                         NULL };
-    const struct kiln_yn *strategy = get(root, "strategy");
+    const struct kiln_yn *strategy = kiln_yn_get(root, "strategy");
     struct kiln_err e = { 0 };
     const char *desc = NULL;
     int rc = check_keys(c, root, "deployment", keys);
@@ -609,7 +602,7 @@ static int parse_top(struct ctx *c, const struct kiln_yn *root, struct kiln_depl
     if (rc == KILN_OK && s->name == NULL)
         return bad(c, root, "deployment", "'name' is required");
     if (rc == KILN_OK && kiln_deploy_validate_name(s->name, &e) != KILN_OK)
-        return bad(c, get(root, "name"), "name", "%s", e.msg);
+        return bad(c, kiln_yn_get(root, "name"), "name", "%s", e.msg);
     if (rc == KILN_OK)
         rc = get_str(c, root, "description", "deployment", 10000, &desc);
     if (rc == KILN_OK)
@@ -623,11 +616,11 @@ static int parse_top(struct ctx *c, const struct kiln_yn *root, struct kiln_depl
     if (rc != KILN_OK)
         return rc;
     if (kiln_registry_validate_alias(s->stable_env, &e) != KILN_OK)
-        return bad(c, get(root, "stable"), "stable", "%s", e.msg);
+        return bad(c, kiln_yn_get(root, "stable"), "stable", "%s", e.msg);
     if (kiln_registry_validate_alias(s->candidate_env, &e) != KILN_OK)
-        return bad(c, get(root, "candidate"), "candidate", "%s", e.msg);
+        return bad(c, kiln_yn_get(root, "candidate"), "candidate", "%s", e.msg);
     if (strcmp(s->stable_env, s->candidate_env) == 0)
-        return bad(c, get(root, "candidate"), "candidate",
+        return bad(c, kiln_yn_get(root, "candidate"), "candidate",
                    "the candidate environment must differ from the stable one ('%s')",
                    s->stable_env);
     if (!kiln_yn_is_null(strategy)) {
@@ -641,11 +634,11 @@ static int parse_top(struct ctx *c, const struct kiln_yn *root, struct kiln_depl
     if (rc == KILN_OK)
         rc = parse_steps(c, root, s);
     if (rc == KILN_OK)
-        rc = parse_analysis(c, get(root, "analysis"), s);
+        rc = parse_analysis(c, kiln_yn_get(root, "analysis"), s);
     if (rc == KILN_OK)
-        rc = parse_monitoring(c, get(root, "monitoring"), s);
+        rc = parse_monitoring(c, kiln_yn_get(root, "monitoring"), s);
     if (rc == KILN_OK)
-        rc = parse_alerts(c, get(root, "alerts"), s);
+        rc = parse_alerts(c, kiln_yn_get(root, "alerts"), s);
     return rc;
 }
 
