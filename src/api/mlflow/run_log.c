@@ -27,19 +27,27 @@ static int h_log_metric(void *app, struct kiln_http_req *req, struct kiln_http_r
     return rc != KILN_OK ? rc : kiln_api_empty(resp);
 }
 
+/* The body of log-parameter and set-tag: {"run_id", "key", "value"}. */
+static int read_run_key_value(struct kiln_http_req *req, const char **run_id, const char **key,
+                              const char **value, struct kiln_err *err)
+{
+    json_t *doc;
+    int rc = kiln_api_read(req, NULL, &doc, err);
+    if (rc == KILN_OK)
+        rc = kiln_mlflow_get_run_id(doc, run_id, err);
+    if (rc == KILN_OK)
+        rc = kiln_json_get_str(doc, "key", KILN_JSON_REQUIRED, key, err);
+    if (rc == KILN_OK)
+        rc = kiln_json_get_str(doc, "value", KILN_JSON_OPTIONAL, value, err);
+    return rc;
+}
+
 static int h_log_param(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                        struct kiln_err *err)
 {
     struct kiln_server *srv = app;
     const char *run_id, *key, *value;
-    json_t *doc;
-    int rc = kiln_api_read(req, NULL, &doc, err);
-    if (rc == KILN_OK)
-        rc = kiln_mlflow_get_run_id(doc, &run_id, err);
-    if (rc == KILN_OK)
-        rc = kiln_json_get_str(doc, "key", KILN_JSON_REQUIRED, &key, err);
-    if (rc == KILN_OK)
-        rc = kiln_json_get_str(doc, "value", KILN_JSON_OPTIONAL, &value, err);
+    int rc = read_run_key_value(req, &run_id, &key, &value, err);
     if (rc == KILN_OK)
         rc = kiln_run_log_param(srv->store, run_id, key, value, err);
     return rc != KILN_OK ? rc : kiln_api_empty(resp);
@@ -80,14 +88,7 @@ static int h_set_tag(void *app, struct kiln_http_req *req, struct kiln_http_resp
 {
     struct kiln_server *srv = app;
     const char *run_id, *key, *value;
-    json_t *doc;
-    int rc = kiln_api_read(req, NULL, &doc, err);
-    if (rc == KILN_OK)
-        rc = kiln_mlflow_get_run_id(doc, &run_id, err);
-    if (rc == KILN_OK)
-        rc = kiln_json_get_str(doc, "key", KILN_JSON_REQUIRED, &key, err);
-    if (rc == KILN_OK)
-        rc = kiln_json_get_str(doc, "value", KILN_JSON_OPTIONAL, &value, err);
+    int rc = read_run_key_value(req, &run_id, &key, &value, err);
     if (rc == KILN_OK)
         rc = kiln_run_set_tag(srv->store, run_id, key, value, err);
     return rc != KILN_OK ? rc : kiln_api_empty(resp);
