@@ -270,8 +270,8 @@ static int write_params(struct kiln_tx *tx, const char *run_id, const struct kil
     int rc = kiln_tx_prepare(tx, SQL_INSERT_PARAM, &ins, err);
 
     while (rc == KILN_OK && i < n) {
-        size_t todo = n - i >= PCHUNK ? PCHUNK : 1;
-        if (todo == PCHUNK) {
+        size_t step = n - i >= PCHUNK ? PCHUNK : 1;
+        if (step == PCHUNK) {
             if (chunk == NULL)
                 rc = kiln_tx_prepare(tx, SQL_INSERT_PARAMS_CHUNK, &chunk, err);
             if (rc != KILN_OK)
@@ -292,10 +292,10 @@ static int write_params(struct kiln_tx *tx, const char *run_id, const struct kil
                 continue;
             }
         }
-        for (size_t k = 0; rc == KILN_OK && k < todo; k++)
+        for (size_t k = 0; rc == KILN_OK && k < step; k++)
             rc = write_param(tx, ins, run_id, p[i + k].key,
                              p[i + k].value != NULL ? p[i + k].value : "", len[i + k], err);
-        i += todo;
+        i += step;
     }
     kiln_stmt_finish(chunk);
     kiln_stmt_finish(ins);
