@@ -1,7 +1,7 @@
 /*
  * tracking.c - benchmark of `kiln server` as a tracking server (issue 2's numbers).
  *
- *   bench_tracking KILN_BIN [--seconds S] [--runs N] [--out results.json]
+ *   bench_tracking KILN_BIN [--seconds S] [--runs N] [--out results.json] [--quick] [--rate R]
  *
  * Starts the real binary on a free port with a fresh store in a temporary folder, then
  * measures, through HTTP exactly as the MLflow client calls it:
@@ -12,6 +12,10 @@
  * logs to its own run, keep-alive connections, driven by one libcurl multi handle);
  *   - runs/search latency over N runs (default 100,000) with a metric filter and order_by.
  * Prints a table and writes the figures as JSON. A benchmark program, never a test.
+ * --quick measures only the log-batch target (8 clients, closed and open loop) and writes
+ * nothing: the quick A/B loop for work on the write path; --rate R sets the open loop's rate
+ * (default 5,000 req/s, the target). Server CPU and bytes written per request are printed
+ * too: on a noisy machine they compare two builds better than throughput does.
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -148,6 +152,53 @@ static long rss_kb(pid_t pid)
     return kb;
 }
 
+/* CPU seconds (user + system, all threads) the process has used so far. */
+static double cpu_s(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    p = fgets(buf, sizeof(buf), f) != NULL ? strrchr(buf, ')') : NULL;
+    fclose(f);
+    /* After the command name: state, then 10 fields, then utime and stime. */
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                            &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Stops the server and removes its temporary store (hundreds of MB after a full run). */
+static void stop_server(pid_t pid, const char *dir)
+{
+    char cmd[128];
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* Bytes the process has passed to write()-like calls so far (WAL, database and sockets). */
+static double wchar_bytes(pid_t pid)
+{
+    char path[64], line[128];
+    double v = 0;
+    FILE *f;
+    snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "wchar: %lf", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -156,6 +207,7 @@ static int cmp_double(const void *a, const void *b)
 
 struct result {
     double rps, p50_ms, p99_ms;
+    double cpu_us, wkb; /* server CPU and bytes written (KiB) per request */
     long errors, n;
 };
 
@@ -312,6 +364,18 @@ static struct result load(int nclients, int batch, double seconds, const char *e
     return r;
 }
 
+/* load(), plus the server's CPU time and bytes written per request (pid: the server). */
+static struct result measured_load(pid_t pid, int nclients, int batch, double seconds,
+                                   const char *exp_id, double rate)
+{
+    double c0 = cpu_s(pid), w0 = wchar_bytes(pid);
+    struct result r = load(nclients, batch, seconds, exp_id, rate);
+    double n = r.n > 0 ? (double)r.n : 1;
+    r.cpu_us = (cpu_s(pid) - c0) * 1e6 / n;
+    r.wkb = (wchar_bytes(pid) - w0) / 1024 / n;
+    return r;
+}
+
 /* Creates n runs with one metric and one param each, 8 requests in flight. */
 static void populate(int n, const char *exp_id)
 {
@@ -373,7 +437,8 @@ int main(int argc, char **argv)
     const char *bin = argc > 1 ? argv[1] : "build-release/kiln";
     const char *out_path = "bench/results/tracking.json";
     double seconds = 5, startup;
-    int nruns = 100000;
+    int nruns = 100000, quick = 0;
+    double rate = 5000;
     char dir[] = "/tmp/kiln-bench-XXXXXX", exp_id[32], *out = NULL;
     struct result res[2][3], sr, open_loop;
     const int conc[3] = { 1, 8, 32 };
@@ -382,13 +447,29 @@ int main(int argc, char **argv)
     CURL *h;
     FILE *f;
 
-    for (int i = 2; i + 1 < argc; i += 2) {
+    for (int i = 2; i < argc; i++) {
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--quick") == 0) {
+            quick = 1;
+            continue;
+        }
+        if (val == NULL) {
+            fprintf(stderr, "%s needs a value\n", argv[i]);
+            return 2;
+        }
         if (strcmp(argv[i], "--seconds") == 0)
-            seconds = atof(argv[i + 1]);
+            seconds = atof(val);
         else if (strcmp(argv[i], "--runs") == 0)
-            nruns = atoi(argv[i + 1]);
+            nruns = atoi(val);
+        else if (strcmp(argv[i], "--rate") == 0)
+            rate = atof(val);
         else if (strcmp(argv[i], "--out") == 0)
-            out_path = argv[i + 1];
+            out_path = val;
+        else {
+            fprintf(stderr, "unknown option %s\n", argv[i]);
+            return 2;
+        }
+        i++;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (mkdtemp(dir) == NULL)
@@ -409,19 +490,26 @@ int main(int argc, char **argv)
     free(out);
     for (int b = 1; b >= 0; b--)
         for (int i = 0; i < 3; i++) {
-            res[b][i] = load(conc[i], b, seconds, exp_id, 0);
+            if (quick && (b == 0 || conc[i] != 8))
+                continue;
+            res[b][i] = measured_load(pid, conc[i], b, seconds, exp_id, 0);
             fprintf(stderr,
                     "%-10s %2d clients: %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  "
-                    "errors %ld\n",
+                    "server CPU %4.0f us/req  writes %5.1f KiB/req  errors %ld\n",
                     b ? "log-batch" : "log-metric", conc[i], res[b][i].rps, res[b][i].p50_ms,
-                    res[b][i].p99_ms, res[b][i].errors);
+                    res[b][i].p99_ms, res[b][i].cpu_us, res[b][i].wkb, res[b][i].errors);
         }
     /* The target's load: 5,000 log-batch requests per second from 8 clients, open loop. */
-    open_loop = load(8, 1, seconds, exp_id, 5000);
+    open_loop = measured_load(pid, 8, 1, seconds, exp_id, rate);
     fprintf(stderr,
-            "log-batch   8 clients, open loop at 5000 req/s: %8.0f req/s  p50 %6.3f ms  "
-            "p99 %6.3f ms  errors %ld\n",
-            open_loop.rps, open_loop.p50_ms, open_loop.p99_ms, open_loop.errors);
+            "log-batch   8 clients, open loop at %.0f req/s: %8.0f req/s  p50 %6.3f ms  "
+            "p99 %6.3f ms  server CPU %4.0f us/req  writes %5.1f KiB/req  errors %ld\n",
+            rate, open_loop.rps, open_loop.p50_ms, open_loop.p99_ms, open_loop.cpu_us, open_loop.wkb,
+            open_loop.errors);
+    if (quick) {
+        stop_server(pid, dir);
+        return 0;
+    }
     if (call(h, "POST", "/api/2.0/mlflow/experiments/create", "{\"name\":\"search\"}", &out) !=
             200 ||
         json_str(out, "experiment_id", exp_id, sizeof(exp_id)) != 0)
@@ -432,8 +520,7 @@ int main(int argc, char **argv)
     sr = search(exp_id, 50);
     fprintf(stderr, "runs/search over %d runs: p50 %.1f ms  p99 %.1f ms  errors %ld\n", nruns,
             sr.p50_ms, sr.p99_ms, sr.errors);
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    stop_server(pid, dir);
     curl_easy_cleanup(h);
 
     printf("| measure | result | target |\n|---|---|---|\n");
