@@ -162,6 +162,12 @@ void kiln_stmt_finish(struct kiln_stmt *st);
  */
 void kiln_store_fail_after(long n);
 
+/*
+ * For tests: SQLite stores opened from now on start a checkpoint cycle at `pages` WAL frames
+ * instead of 16,000 (64 MB); pages <= 0 restores the default.
+ */
+void kiln_store_checkpoint_pages(int pages);
+
 /* ---- backend vtable (implemented by store/sqlite/ and store/postgres/) ---------------- */
 
 struct kiln_store_backend; /* a backend's own state */

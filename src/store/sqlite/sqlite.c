@@ -15,11 +15,10 @@
  *
  * Checkpoints run on a background thread with its own connection, not in the committing
  * request: the writer's automatic checkpoint is off and a WAL hook wakes the checkpointer
- * once CKPT_PAGES frames have accumulated. A PASSIVE checkpoint copies frames while writers
- * go on; if writers keep the WAL from ever being fully copied (it grows past CKPT_FORCE_PAGES)
- * the checkpointer takes the writer lock for one short PASSIVE pass, so the next write restarts
- * the WAL from its beginning. Durability is unchanged (synchronous=NORMAL: a commit is in the
- * WAL before COMMIT returns; checkpoints fsync the database file).
+ * once ckpt_pages frames have accumulated. PASSIVE checkpoints copy frames while writers go
+ * on; the last short tail is copied with writes held off so that the WAL restarts from its
+ * beginning (see checkpoint()). Durability is unchanged (synchronous=NORMAL: a commit is in
+ * the WAL before COMMIT returns; checkpoints fsync the WAL and the database file).
  *
  * Connections use the "kiln-walbuf" VFS (walbuf.c): the default VFS, with each WAL commit
  * written by one pwrite() instead of two per page.
@@ -33,6 +32,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <time.h>
@@ -44,8 +44,19 @@
 #include "store/store_int.h"
 
 #define STMT_CACHE 96
-#define CKPT_PAGES 16000
-#define CKPT_FORCE_PAGES 65536
+/*
+ * Checkpoint sizes in WAL frames (4 KiB pages): a cycle starts at ckpt_pages (64 MB by
+ * default); writes are held off for the rest once the WAL reaches 4x that or after
+ * CKPT_MAX_PASSES copies; the tail copied with writes held off is at most ckpt_pages / 64.
+ */
+#define CKPT_PAGES_DEFAULT 16000
+#define CKPT_MAX_PASSES 8
+static atomic_int ckpt_pages_setting = CKPT_PAGES_DEFAULT;
+
+void kiln_store_checkpoint_pages(int pages)
+{
+    atomic_store(&ckpt_pages_setting, pages > 0 ? pages : CKPT_PAGES_DEFAULT);
+}
 
 struct sq_stmt {
     struct kiln_stmt base;
@@ -82,6 +93,7 @@ struct kiln_store_backend {
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_cond;
     int ckpt_pending, ckpt_stop; /* guarded by ckpt_lock */
+    int ckpt_pages;              /* ckpt_pages_setting when opened */
 };
 
 static int map_rc(int src, sqlite3 *h, const char *what, struct kiln_err *err)
@@ -180,13 +192,42 @@ static int wal_hook(void *arg, sqlite3 *h, const char *db, int pages)
     struct kiln_store_backend *b = arg;
     (void)h;
     (void)db;
-    if (pages >= CKPT_PAGES) {
+    if (pages >= b->ckpt_pages) {
         pthread_mutex_lock(&b->ckpt_lock);
         b->ckpt_pending = 1;
         pthread_cond_signal(&b->ckpt_cond);
         pthread_mutex_unlock(&b->ckpt_lock);
     }
     return SQLITE_OK;
+}
+
+/*
+ * One checkpoint. Copying runs while writers go on; but SQLite restarts the WAL from its
+ * beginning only when a write transaction starts on a WAL copied to its very end, which
+ * never happens under steady writes (each commit lands while the copy runs), so the WAL
+ * would grow without bound. Hence, once the WAL is large: copy again until a pass finds
+ * only a short tail (the previous pass nearly caught up), then copy that last tail with
+ * writes held off (a few hundred frames and two small fsyncs: 1-3 ms, more while the disk
+ * is busy writing back). The next write transaction then starts on a fully copied WAL and
+ * restarts it. (Before this, the WAL reached 4x ckpt_pages every cycle, each commit woke
+ * the checkpointer for another fsync, and that thread took a third of a core.)
+ */
+static void checkpoint(struct kiln_store_backend *b, struct kiln_db *db)
+{
+    int log = 0, done = 0, copied = -1, pages = b->ckpt_pages;
+    for (int pass = 0;; pass++) {
+        sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (log < pages)
+            return; /* small: restarted by the writer when the WAL is quiet */
+        if (copied >= 0 && log - copied <= pages / 64)
+            break; /* this pass was short, so is what it left */
+        if (pass + 1 >= CKPT_MAX_PASSES || log >= 4 * pages)
+            break; /* writers outrun the copy: hold them off for the rest */
+        copied = done;
+    }
+    pthread_mutex_lock(&b->writer_lock);
+    sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_unlock(&b->writer_lock);
 }
 
 static void *checkpointer(void *arg)
@@ -201,7 +242,6 @@ static void *checkpointer(void *arg)
     }
     pthread_mutex_lock(&b->ckpt_lock);
     while (!b->ckpt_stop) {
-        int log = 0, done = 0;
         if (!b->ckpt_pending) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
@@ -212,13 +252,7 @@ static void *checkpointer(void *arg)
         }
         b->ckpt_pending = 0;
         pthread_mutex_unlock(&b->ckpt_lock);
-        sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-        if (log >= CKPT_FORCE_PAGES) {
-            /* Writers outran the copy: finish it with writes held off, briefly. */
-            pthread_mutex_lock(&b->writer_lock);
-            sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-            pthread_mutex_unlock(&b->writer_lock);
-        }
+        checkpoint(b, db);
         pthread_mutex_lock(&b->ckpt_lock);
     }
     pthread_mutex_unlock(&b->ckpt_lock);
@@ -241,8 +275,8 @@ static int sq_open(const char *target, int readers, struct kiln_store_backend **
     pthread_cond_init(&b->pool_cond, NULL);
     pthread_mutex_init(&b->ckpt_lock, NULL);
     pthread_cond_init(&b->ckpt_cond, NULL);
-    b->memory = strcmp(target, ":memory:") == 0;
     b->max_readers = b->memory ? 0 : readers;
+    b->ckpt_pages = atomic_load(&ckpt_pages_setting);
     b->path = kiln_strdup(target);
     b->all_readers = kiln_calloc((size_t)readers + 1, sizeof(*b->all_readers));
     if (b->path == NULL || b->all_readers == NULL) {
@@ -278,7 +312,7 @@ static int sq_open(const char *target, int readers, struct kiln_store_backend **
         b->ckpt_running = pthread_create(&b->ckpt_thread, NULL, checkpointer, b) == 0;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (!b->ckpt_running) /* fall back to checkpoints in the committing thread */
-            sqlite3_wal_autocheckpoint(b->writer->h, CKPT_PAGES);
+            sqlite3_wal_autocheckpoint(b->writer->h, b->ckpt_pages);
     }
     *out = b;
     return KILN_OK;

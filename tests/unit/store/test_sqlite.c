@@ -5,6 +5,8 @@
 #include "kiln_test.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "core/fs.h"
 #include "store/store.h"
@@ -272,6 +274,68 @@ static void test_concurrent_writers_never_lose_or_lock(void **state)
     kiln_store_close(s);
 }
 
+struct big_writer {
+    struct kiln_store *s;
+    int id, failures;
+};
+
+/* Commits 1,500 rows of ~3 KB each (two or more WAL frames per commit), about 10,000 a second. */
+static void *write_big(void *p)
+{
+    struct big_writer *w = p;
+    const struct timespec pause = { 0, 100000 };
+    char name[3072];
+    memset(name, 'a' + w->id, sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    for (int i = 0; i < 1500; i++) {
+        snprintf(name, 16, "%d-%06d-", w->id, i);
+        name[strlen(name)] = 'x';
+        if (insert(w->s, name, NULL) != KILN_OK)
+            w->failures++;
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+/*
+ * Under steady writes the WAL must be restarted from its beginning once copied, not grow:
+ * SQLite restarts it only when a write transaction starts on a fully copied WAL, which the
+ * checkpointer arranges by copying the last tail with writes held off. Over 6,000 frames
+ * are committed in checkpoint cycles of 50; the WAL file (which never shrinks) must stay
+ * well below that.
+ */
+static void test_wal_is_reused_under_steady_writes(void **state)
+{
+    struct kiln_store *s;
+    struct kiln_err err = { 0 };
+    struct big_writer w[2];
+    pthread_t th[2];
+    char wal[600];
+    struct stat st;
+    int64_t size = 0;
+    (void)state;
+    kiln_store_checkpoint_pages(50);
+    assert_int_equal(kiln_store_open(uri, components, 3, &s, &err), KILN_OK);
+    kiln_store_checkpoint_pages(0);
+    for (int i = 0; i < 2; i++) {
+        w[i].s = s;
+        w[i].id = i;
+        w[i].failures = 0;
+        pthread_create(&th[i], NULL, write_big, &w[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    assert_int_equal(count_items(s), 3000);
+    snprintf(wal, sizeof(wal), "%s/sub/dir/test.db-wal", dir);
+    assert_int_equal(stat(wal, &st), 0);
+    size = (int64_t)st.st_size;
+    /* 3,000 commits of >= 2 frames: without restarts the WAL would pass 6,000 frames. */
+    assert_true(size < (int64_t)2000 * (4096 + 24) + 32);
+    kiln_store_close(s);
+}
+
 static void test_bad_uris(void **state)
 {
     struct kiln_store *s;
@@ -296,6 +360,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_statement_reuse_and_nested_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers_never_lose_or_lock, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_wal_is_reused_under_steady_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_uris, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
