@@ -115,7 +115,9 @@ static pid_t start_server(const char *bin, const char *dir, double *startup_s)
     snprintf(art, sizeof(art), "%s/artifacts", dir);
     pid = fork();
     if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
+        /* The server's log goes to $KILN_BENCH_SERVER_LOG when set (to study stalls). */
+        const char *log = getenv("KILN_BENCH_SERVER_LOG");
+        int fd = open(log != NULL ? log : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);
         execl(bin, bin, "server", "--port", port, "--backend-store-uri", store,
               "--artifacts-destination", art, (char *)NULL);
@@ -208,6 +210,7 @@ static int cmp_double(const void *a, const void *b)
 struct result {
     double rps, p50_ms, p99_ms;
     double cpu_us, wkb; /* server CPU and bytes written (KiB) per request */
+    double client_us;   /* the load generator's own CPU per request */
     long errors, n;
 };
 
@@ -368,10 +371,11 @@ static struct result load(int nclients, int batch, double seconds, const char *e
 static struct result measured_load(pid_t pid, int nclients, int batch, double seconds,
                                    const char *exp_id, double rate)
 {
-    double c0 = cpu_s(pid), w0 = wchar_bytes(pid);
+    double c0 = cpu_s(pid), w0 = wchar_bytes(pid), l0 = cpu_s(getpid());
     struct result r = load(nclients, batch, seconds, exp_id, rate);
     double n = r.n > 0 ? (double)r.n : 1;
     r.cpu_us = (cpu_s(pid) - c0) * 1e6 / n;
+    r.client_us = (cpu_s(getpid()) - l0) * 1e6 / n;
     r.wkb = (wchar_bytes(pid) - w0) / 1024 / n;
     return r;
 }
@@ -495,16 +499,19 @@ int main(int argc, char **argv)
             res[b][i] = measured_load(pid, conc[i], b, seconds, exp_id, 0);
             fprintf(stderr,
                     "%-10s %2d clients: %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  "
-                    "server CPU %4.0f us/req  writes %5.1f KiB/req  errors %ld\n",
+                    "server CPU %4.0f us/req (client %3.0f)  writes %5.1f KiB/req  errors %ld\n",
                     b ? "log-batch" : "log-metric", conc[i], res[b][i].rps, res[b][i].p50_ms,
-                    res[b][i].p99_ms, res[b][i].cpu_us, res[b][i].wkb, res[b][i].errors);
+                    res[b][i].p99_ms, res[b][i].cpu_us, res[b][i].client_us, res[b][i].wkb,
+                    res[b][i].errors);
         }
     /* The target's load: 5,000 log-batch requests per second from 8 clients, open loop. */
     open_loop = measured_load(pid, 8, 1, seconds, exp_id, rate);
     fprintf(stderr,
             "log-batch   8 clients, open loop at %.0f req/s: %8.0f req/s  p50 %6.3f ms  "
-            "p99 %6.3f ms  server CPU %4.0f us/req  writes %5.1f KiB/req  errors %ld\n",
-            rate, open_loop.rps, open_loop.p50_ms, open_loop.p99_ms, open_loop.cpu_us, open_loop.wkb,
+            "p99 %6.3f ms  server CPU %4.0f us/req (client %3.0f)  writes %5.1f KiB/req  "
+            "errors %ld\n",
+            rate, open_loop.rps, open_loop.p50_ms, open_loop.p99_ms, open_loop.cpu_us,
+            open_loop.client_us, open_loop.wkb,
             open_loop.errors);
     if (quick) {
         stop_server(pid, dir);

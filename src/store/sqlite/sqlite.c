@@ -400,10 +400,32 @@ static void sq_release(struct kiln_store_backend *b, struct kiln_db *db)
     pthread_mutex_unlock(&b->pool_lock);
 }
 
+static int sq_prepare(struct kiln_db *db, const char *sql, struct kiln_stmt **out,
+                      struct kiln_err *err);
+static void sq_finish(struct kiln_stmt *st);
+
 static int sq_exec(struct kiln_db *db, const char *sql, struct kiln_err *err)
 {
     char *emsg = NULL;
-    int src = sqlite3_exec(db->h, sql, NULL, NULL, &emsg);
+    int src;
+    if (strchr(sql, ';') == NULL) {
+        /*
+         * One statement: BEGIN, COMMIT, SAVEPOINT and RELEASE run for every write (several
+         * per log-batch request, inside the serialised group commit), so they come from the
+         * statement cache instead of being parsed again each time.
+         */
+        struct kiln_stmt *st;
+        if (sq_prepare(db, sql, &st, NULL) == KILN_OK) {
+            int rc;
+            while ((src = sqlite3_step(((struct sq_stmt *)(void *)st)->st)) == SQLITE_ROW)
+                ;
+            rc = src == SQLITE_DONE ? KILN_OK : map_rc(src, db->h, "exec", err);
+            sq_finish(st);
+            return rc;
+        }
+        /* Out of memory for the cache entry: a ROLLBACK must still run, so run it plainly. */
+    }
+    src = sqlite3_exec(db->h, sql, NULL, NULL, &emsg);
     if (src != SQLITE_OK) {
         int rc = map_rc(src, db->h, "exec", err);
         if (emsg != NULL)
