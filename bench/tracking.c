@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
+#include <poll.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +29,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "loadgen.h"
 
 #define MAX_CLIENTS 64
 
@@ -167,8 +170,8 @@ static double cpu_s(pid_t pid)
     p = fgets(buf, sizeof(buf), f) != NULL ? strrchr(buf, ')') : NULL;
     fclose(f);
     /* After the command name: state, then 10 fields, then utime and stime. */
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-                            &st) != 2)
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return 0;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -215,10 +218,9 @@ struct result {
 };
 
 struct client {
-    CURL *h;
+    struct lg_conn conn;
     char run_id[64];
     char body[4096];
-    struct curl_slist *hdr;
     double started;
     long seq;
     int busy;
@@ -248,109 +250,113 @@ static void build_body(struct client *c, int batch)
     snprintf(c->body + n, sizeof(c->body) - (size_t)n, "],\"tags\":[]}");
 }
 
-static void arm(CURLM *m, struct client *c, int batch)
+/* Sends the client's next request; its latency counts from `due`. */
+static int arm(struct client *c, int batch, double due)
 {
-    char url[256];
     build_body(c, batch);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/2.0/mlflow/runs/%s", g_port,
-             batch ? "log-batch" : "log-metric");
-    curl_easy_setopt(c->h, CURLOPT_URL, url);
-    curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->body);
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdr);
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, sink_write);
-    c->started = now_s();
-    curl_multi_add_handle(m, c->h);
+    c->started = due;
+    c->busy = 1;
+    return lg_post(&c->conn,
+                   batch ? "/api/2.0/mlflow/runs/log-batch" : "/api/2.0/mlflow/runs/log-metric",
+                   c->body, strlen(c->body));
 }
-
-static struct sink g_discard;
 
 /*
  * Closed loop (rate 0): every client sends its next request as soon as the previous one is
  * answered (the maximum throughput). Open loop (rate > 0): request k is due at t0 + k / rate
  * and goes out on the first idle client at or after that time; its latency is counted from
  * the due time, so a server that falls behind is charged for the queueing it causes (no
- * coordinated omission). Due requests are sent in 1 ms rounds, which the latency includes.
+ * coordinated omission). The clients are keep-alive connections of loadgen.c driven by one
+ * poll() loop, which sleeps until the next due time (to the microsecond, with ppoll).
  */
 static struct result load(int nclients, int batch, double seconds, const char *exp_id, double rate)
 {
     struct client cl[MAX_CLIENTS];
-    CURLM *m = curl_multi_init();
+    struct pollfd pfd[MAX_CLIENTS];
+    CURL *h = curl_easy_init();
     size_t cap = 1 << 20, nlat = 0;
     double *lat = malloc(cap * sizeof(double)), t0, end;
     struct result r = { 0 };
-    int running;
+    long next = 0; /* open loop: the next request to send */
+    int busy = 0;
 
     for (int i = 0; i < nclients; i++) {
         char body[256], *out = NULL;
         memset(&cl[i], 0, sizeof(cl[i]));
-        cl[i].h = curl_easy_init();
-        cl[i].hdr = curl_slist_append(NULL, "Content-Type: application/json");
-        curl_easy_setopt(cl[i].h, CURLOPT_WRITEDATA, &g_discard);
         snprintf(body, sizeof(body), "{\"experiment_id\":\"%s\",\"start_time\":%lld}", exp_id,
                  (long long)time(NULL) * 1000);
-        if (call(cl[i].h, "POST", "/api/2.0/mlflow/runs/create", body, &out) != 200 ||
-            json_str(out, "run_id", cl[i].run_id, sizeof(cl[i].run_id)) != 0) {
+        if (call(h, "POST", "/api/2.0/mlflow/runs/create", body, &out) != 200 ||
+            json_str(out, "run_id", cl[i].run_id, sizeof(cl[i].run_id)) != 0 ||
+            lg_connect(&cl[i].conn, g_port) != 0) {
             fprintf(stderr, "runs/create failed: %s\n", out != NULL ? out : "(no answer)");
             exit(1);
         }
         free(out);
-        curl_easy_setopt(cl[i].h, CURLOPT_CUSTOMREQUEST, "POST");
-        curl_easy_setopt(cl[i].h, CURLOPT_WRITEDATA, &g_discard);
     }
+    curl_easy_cleanup(h);
     t0 = now_s();
     end = t0 + seconds;
-    long next = 0; /* open loop: the next request to send */
     if (rate <= 0)
-        for (int i = 0; i < nclients; i++) {
-            arm(m, &cl[i], batch);
-            cl[i].busy = 1;
-        }
-    do {
-        CURLMsg *msg;
-        int left;
+        for (int i = 0; i < nclients; i++)
+            busy += arm(&cl[i], batch, now_s()) == 0;
+    while (busy > 0 || (rate > 0 && now_s() < end)) {
+        double now = now_s(), wait = 0.005;
+        struct timespec ts;
         if (rate > 0) {
-            double now = now_s();
             for (int i = 0; i < nclients; i++) {
                 double due = t0 + (double)next / rate;
                 if (due > now || due >= end)
                     break;
                 if (cl[i].busy)
                     continue;
-                arm(m, &cl[i], batch);
-                cl[i].started = due;
-                cl[i].busy = 1;
+                if (arm(&cl[i], batch, due) != 0)
+                    r.errors++;
+                busy++;
                 next++;
                 i = -1; /* look for another idle client for the next due request */
             }
+            /* Sleep until the next due time; if it is already due, every client is busy:
+             * sleep until one answers. */
+            wait = t0 + (double)next / rate - now_s();
+            wait = wait <= 0 ? 0.005 : wait > 0.005 ? 0.005 : wait;
         }
-        curl_multi_perform(m, &running);
-        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-            struct client *c = NULL;
-            long code = 0;
-            if (msg->msg != CURLMSG_DONE)
+        for (int i = 0; i < nclients; i++) {
+            pfd[i].fd = cl[i].busy ? cl[i].conn.fd : -1;
+            pfd[i].events = lg_events(&cl[i].conn);
+            pfd[i].revents = 0;
+        }
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)(wait * 1e9);
+        if (ppoll(pfd, (nfds_t)nclients, &ts, NULL) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < nclients; i++) {
+            struct client *c = &cl[i];
+            int done;
+            if (!c->busy || pfd[i].revents == 0)
                 continue;
-            for (int i = 0; i < nclients; i++)
-                if (cl[i].h == msg->easy_handle)
-                    c = &cl[i];
-            curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
-            if (msg->data.result != CURLE_OK || code != 200)
+            done = lg_progress(&c->conn, pfd[i].revents);
+            if (done == 0)
+                continue;
+            if (done < 0 || c->conn.status != 200)
                 r.errors++;
+            if (done < 0) { /* reconnect and go on */
+                lg_close(&c->conn);
+                if (lg_connect(&c->conn, g_port) != 0) {
+                    fprintf(stderr, "cannot reconnect\n");
+                    exit(1);
+                }
+            }
             if (nlat == cap) {
                 cap *= 2;
                 lat = realloc(lat, cap * sizeof(double));
             }
             lat[nlat++] = now_s() - c->started;
-            curl_multi_remove_handle(m, c->h);
-            g_discard.len = 0;
             c->busy = 0;
-            if (rate <= 0 && now_s() < end) {
-                arm(m, c, batch);
-                c->busy = 1;
-            }
+            busy--;
+            if (rate <= 0 && now_s() < end && arm(c, batch, now_s()) == 0)
+                busy++;
         }
-        if (running > 0 || rate > 0)
-            curl_multi_poll(m, NULL, 0, rate > 0 ? 1 : 5, NULL);
-    } while (running > 0 || now_s() < end);
+    }
     r.n = (long)nlat;
     r.rps = (double)nlat / (now_s() - t0);
     qsort(lat, nlat, sizeof(double), cmp_double);
@@ -358,11 +364,8 @@ static struct result load(int nclients, int batch, double seconds, const char *e
         r.p50_ms = lat[nlat / 2] * 1e3;
         r.p99_ms = lat[(size_t)((double)nlat * 0.99)] * 1e3;
     }
-    for (int i = 0; i < nclients; i++) {
-        curl_easy_cleanup(cl[i].h);
-        curl_slist_free_all(cl[i].hdr);
-    }
-    curl_multi_cleanup(m);
+    for (int i = 0; i < nclients; i++)
+        lg_close(&cl[i].conn);
     free(lat);
     return r;
 }
@@ -475,6 +478,7 @@ int main(int argc, char **argv)
         }
         i++;
     }
+    signal(SIGPIPE, SIG_IGN); /* a server that dies mid-request is an error, not our end */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (mkdtemp(dir) == NULL)
         return 1;
@@ -511,8 +515,7 @@ int main(int argc, char **argv)
             "p99 %6.3f ms  server CPU %4.0f us/req (client %3.0f)  writes %5.1f KiB/req  "
             "errors %ld\n",
             rate, open_loop.rps, open_loop.p50_ms, open_loop.p99_ms, open_loop.cpu_us,
-            open_loop.client_us, open_loop.wkb,
-            open_loop.errors);
+            open_loop.client_us, open_loop.wkb, open_loop.errors);
     if (quick) {
         stop_server(pid, dir);
         return 0;
