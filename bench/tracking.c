@@ -15,7 +15,8 @@
  * --quick measures only the log-batch target (8 clients, closed and open loop) and writes
  * nothing: the quick A/B loop for work on the write path; --rate R sets the open loop's rate
  * (default 5,000 req/s, the target). Server CPU and bytes written per request are printed
- * too: on a noisy machine they compare two builds better than throughput does.
+ * too: on a noisy machine they compare two builds better than throughput does. The server's
+ * log goes to $KILN_BENCH_SERVER_LOG when set.
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
