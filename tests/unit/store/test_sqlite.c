@@ -301,8 +301,10 @@ static void *write_big(void *p)
  * Under steady writes the WAL must be restarted from its beginning once copied, not grow:
  * SQLite restarts it only when a write transaction starts on a fully copied WAL, which the
  * checkpointer arranges by copying the last tail with writes held off. Over 6,000 frames
- * are committed in checkpoint cycles of 50; the WAL file (which never shrinks) must stay
- * well below that.
+ * are committed in checkpoint cycles of 50: the WAL header's checkpoint sequence number
+ * (bytes 12-15, counting restarts) must show many restarts, and the WAL file (which never
+ * shrinks) must stay below what was committed. Only restarts are asserted, not how often,
+ * so a loaded machine (make check runs tests in parallel) does not make it flaky.
  */
 static void test_wal_is_reused_under_steady_writes(void **state)
 {
@@ -313,6 +315,9 @@ static void test_wal_is_reused_under_steady_writes(void **state)
     char wal[600];
     struct stat st;
     int64_t size = 0;
+    unsigned char hdr[32];
+    uint32_t seq;
+    FILE *f;
     (void)state;
     kiln_store_checkpoint_pages(50);
     assert_int_equal(kiln_store_open(uri, components, 3, &s, &err), KILN_OK);
@@ -332,7 +337,13 @@ static void test_wal_is_reused_under_steady_writes(void **state)
     assert_int_equal(stat(wal, &st), 0);
     size = (int64_t)st.st_size;
     /* 3,000 commits of >= 2 frames: without restarts the WAL would pass 6,000 frames. */
-    assert_true(size < (int64_t)2000 * (4096 + 24) + 32);
+    assert_true(size < (int64_t)5000 * (4096 + 24) + 32);
+    f = fopen(wal, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+    fclose(f);
+    seq = (uint32_t)hdr[12] << 24 | (uint32_t)hdr[13] << 16 | (uint32_t)hdr[14] << 8 | hdr[15];
+    assert_true(seq >= 5);
     kiln_store_close(s);
 }
 
