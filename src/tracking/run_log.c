@@ -462,7 +462,9 @@ static int check_batch_limits(size_t nm, size_t np, size_t nt, struct kiln_err *
 
 /*
  * Validates a batch without allocating. plen/tlen (caller arrays) receive the byte lengths of
- * param and tag values after MLflow's truncation.
+ * param and tag values after MLflow's truncation. The checks are pure, so each runs first with
+ * a generic path and, only when it fails, again with the element's own ("params[3].value"):
+ * formatting twenty paths per request cost more than the checks themselves.
  */
 static int check_batch(const struct kiln_metric *metrics, size_t nm, const struct kiln_kv *params,
                        size_t np, const struct kiln_kv *tags, size_t nt, size_t *plen, size_t *tlen,
@@ -472,13 +474,17 @@ static int check_batch(const struct kiln_metric *metrics, size_t nm, const struc
     int rc = check_batch_limits(nm, np, nt, err);
 
     for (size_t i = 0; rc == KILN_OK && i < nm; i++) {
+        if (check_metric(&metrics[i], "key", err) == KILN_OK)
+            continue;
         snprintf(path, sizeof(path), "metrics[%zu].key", i);
         rc = check_metric(&metrics[i], path, err);
     }
     for (size_t i = 0; rc == KILN_OK && i < np; i++) {
-        snprintf(path, sizeof(path), "params[%zu].key", i);
-        rc = kiln_validate_key("Param", path, params[i].key, err);
-        if (rc == KILN_OK) {
+        if (kiln_validate_key("Param", "key", params[i].key, err) != KILN_OK) {
+            snprintf(path, sizeof(path), "params[%zu].key", i);
+            rc = kiln_validate_key("Param", path, params[i].key, err);
+        } else if (trk_check_value("Param value", "value", params[i].value, KILN_PARAM_VALUE_MAX, 1,
+                                   &plen[i], err) != KILN_OK) {
             snprintf(path, sizeof(path), "params[%zu].value", i);
             rc = trk_check_value("Param value", path, params[i].value, KILN_PARAM_VALUE_MAX, 1,
                                  &plen[i], err);
@@ -492,9 +498,11 @@ static int check_batch(const struct kiln_metric *metrics, size_t nm, const struc
                                   params[i].key);
     }
     for (size_t i = 0; rc == KILN_OK && i < nt; i++) {
-        snprintf(path, sizeof(path), "tags[%zu].key", i);
-        rc = kiln_validate_key("Tag", path, tags[i].key, err);
-        if (rc == KILN_OK) {
+        if (kiln_validate_key("Tag", "key", tags[i].key, err) != KILN_OK) {
+            snprintf(path, sizeof(path), "tags[%zu].key", i);
+            rc = kiln_validate_key("Tag", path, tags[i].key, err);
+        } else if (trk_check_value("Tag value", "value", tags[i].value, KILN_RUN_TAG_VALUE_MAX, 1,
+                                   &tlen[i], err) != KILN_OK) {
             snprintf(path, sizeof(path), "tags[%zu].value", i);
             rc = trk_check_value("Tag value", path, tags[i].value, KILN_RUN_TAG_VALUE_MAX, 1,
                                  &tlen[i], err);

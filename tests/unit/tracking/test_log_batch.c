@@ -95,6 +95,15 @@ static void test_all_or_nothing(void **state)
                "metrics[2].key");
     EXPECT_ERR(kiln_run_log_batch(f->store, id, m, 2, p, 2, NULL, 0, &err), KILN_EINVAL,
                "Duplicate parameter keys");
+    {
+        /* The failing element is named by its place (paths are formatted only on failure). */
+        struct kiln_kv bad_key[2] = { { "ok", "1" }, { "../up", "2" } };
+        struct kiln_kv bad_tag[2] = { { "ok", "1" }, { "", "2" } };
+        EXPECT_ERR(kiln_run_log_batch(f->store, id, NULL, 0, bad_key, 2, NULL, 0, &err),
+                   KILN_EINVAL, "params[1].key");
+        EXPECT_ERR(kiln_run_log_batch(f->store, id, NULL, 0, NULL, 0, bad_tag, 2, &err),
+                   KILN_EINVAL, "tags[1].key");
+    }
     /* A param changing value fails after earlier rows were written: they are undone too. */
     EXPECT_ERR(kiln_run_log_batch(f->store, id, m + 1, 1, p + 1, 1, t, 1, &err), KILN_EINVAL,
                "Changing param values is not allowed");
