@@ -275,6 +275,7 @@ static int sq_open(const char *target, int readers, struct kiln_store_backend **
     pthread_cond_init(&b->pool_cond, NULL);
     pthread_mutex_init(&b->ckpt_lock, NULL);
     pthread_cond_init(&b->ckpt_cond, NULL);
+    b->memory = strcmp(target, ":memory:") == 0;
     b->max_readers = b->memory ? 0 : readers;
     b->ckpt_pages = atomic_load(&ckpt_pages_setting);
     b->path = kiln_strdup(target);

@@ -347,6 +347,18 @@ static void test_wal_is_reused_under_steady_writes(void **state)
     kiln_store_close(s);
 }
 
+/* A memory store is private to its connection: its readers must share the writer's. */
+static void test_memory_store_reads_its_writes(void **state)
+{
+    struct kiln_store *s;
+    struct kiln_err err = { 0 };
+    (void)state;
+    assert_int_equal(kiln_store_open("sqlite:///:memory:", components, 3, &s, &err), KILN_OK);
+    assert_int_equal(insert(s, "one", &err), KILN_OK);
+    assert_int_equal(count_items(s), 1);
+    kiln_store_close(s);
+}
+
 static void test_bad_uris(void **state)
 {
     struct kiln_store *s;
@@ -372,6 +384,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_writers_never_lose_or_lock, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wal_is_reused_under_steady_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_store_reads_its_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_uris, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
