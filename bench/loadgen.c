@@ -83,7 +83,7 @@ static int parse_head(struct lg_conn *c, size_t head_len)
     if (p == NULL)
         return -1;
     c->body_left = strtol(p + 17, NULL, 10) - (long)(c->in_len - head_len);
-    return 0;
+    return c->body_left < 0 ? -1 : 0; /* more than the answer: nothing else was asked */
 }
 
 int lg_progress(struct lg_conn *c, short revents)
@@ -95,8 +95,12 @@ int lg_progress(struct lg_conn *c, short revents)
     if (c->out_off < c->out_len)
         return 0;
     for (;;) {
-        char *room = c->body_left < 0 ? c->in + c->in_len : c->in;
-        size_t cap = c->body_left < 0 ? sizeof(c->in) - 1 - c->in_len : sizeof(c->in);
+        /* Headers accumulate in `in`; the body is read over it and only counted. */
+        int in_head = c->body_left < 0;
+        char *room = in_head ? c->in + c->in_len : c->in;
+        size_t cap =
+            in_head ? sizeof(c->in) - 1 - c->in_len
+                    : ((size_t)c->body_left < sizeof(c->in) ? (size_t)c->body_left : sizeof(c->in));
         ssize_t r;
         if (cap == 0)
             return -1; /* headers larger than the buffer */
@@ -105,7 +109,7 @@ int lg_progress(struct lg_conn *c, short revents)
             return -1;
         if (r < 0)
             return errno == EAGAIN ? 0 : -1;
-        if (c->body_left >= 0) {
+        if (!in_head) {
             c->body_left -= r;
         } else {
             char *end;
@@ -117,8 +121,6 @@ int lg_progress(struct lg_conn *c, short revents)
         }
         if (c->body_left == 0)
             return 1;
-        if (c->body_left < 0 && c->in_len == sizeof(c->in) - 1)
-            return -1;
     }
 }
 

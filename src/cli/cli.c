@@ -135,6 +135,18 @@ int kiln_cli_fail(const char *fmt, ...)
     return KILN_EXIT_USAGE;
 }
 
+int kiln_cli_after_parse(int rc, size_t npos, const char *cmd, const char *usage,
+                         const struct kiln_err *err)
+{
+    if (rc == KILN_OPTS_HELP || (rc == KILN_OK && npos == 0)) {
+        fputs(usage, rc == KILN_OPTS_HELP ? stdout : stderr);
+        return rc == KILN_OPTS_HELP ? KILN_EXIT_OK : KILN_EXIT_USAGE;
+    }
+    if (rc != KILN_OK)
+        return kiln_cli_fail("%s: %s (see 'kiln %s --help')", cmd, err->msg, cmd);
+    return -1;
+}
+
 int kiln_cli_exit_code(int rc)
 {
     if (rc == KILN_OK)

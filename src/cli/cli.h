@@ -53,6 +53,14 @@ int kiln_opts_parse(int argc, char **argv, const struct kiln_opt *opts, size_t n
 int kiln_strv_push(struct kiln_strv *v, const char *s);
 void kiln_strv_release(struct kiln_strv *v);
 
+/*
+ * What to do after kiln_opts_parse (returned `rc`) for a command whose first positional is a
+ * verb: -1 to go on; otherwise the exit code, once the usage is printed (--help: to stdout,
+ * exit 0; no verb: to stderr, usage exit) or the parse error ("CMD: MSG (see 'kiln CMD
+ * --help')").
+ */
+int kiln_cli_after_parse(int rc, size_t npos, const char *cmd, const char *usage,
+                         const struct kiln_err *err);
 /* Prints "kiln: <message>" to stderr and returns KILN_EXIT_USAGE. */
 int kiln_cli_fail(const char *fmt, ...) KILN_PRINTF(1, 2);
 /* Prints err's message (or kiln_strerror(rc)) and returns the exit code for rc. */

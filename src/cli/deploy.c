@@ -102,7 +102,7 @@ static int need_name(const struct kiln_strv *pos, const char *cmd)
     return KILN_EXIT_OK;
 }
 
-static void path_of(char *out, size_t size, const char *name, const char *suffix)
+void kiln_deploy_cli_path(char *out, size_t size, const char *name, const char *suffix)
 {
     struct kiln_buf b;
     kiln_buf_init(&b, 1024);
@@ -157,7 +157,7 @@ static int simple(struct kiln_http_client *c, const char *method, const char *na
     json_t *out = NULL;
     char path[600];
     int rc;
-    path_of(path, sizeof(path), name, suffix);
+    kiln_deploy_cli_path(path, sizeof(path), name, suffix);
     rc = kiln_deploy_cli_call(c, method, path, body, &out, &err);
     json_decref(body);
     if (rc != KILN_OK && out == NULL)
@@ -269,15 +269,9 @@ int kiln_cmd_deploy(int argc, char **argv)
         };
         rc = kiln_opts_parse(argc, argv, opts, KILN_ARRAY_LEN(opts), &pos, &err);
     }
-    if (rc == KILN_OPTS_HELP || (rc == KILN_OK && pos.n == 0)) {
-        fputs(usage, rc == KILN_OPTS_HELP ? stdout : stderr);
-        rc = rc == KILN_OPTS_HELP ? KILN_EXIT_OK : KILN_EXIT_USAGE;
+    rc = kiln_cli_after_parse(rc, pos.n, "deploy", usage, &err);
+    if (rc >= 0)
         goto out;
-    }
-    if (rc != KILN_OK) {
-        rc = kiln_cli_fail("deploy: %s (see 'kiln deploy --help')", err.msg);
-        goto out;
-    }
     if (o.limit < 1 || o.limit > 10000) {
         rc = kiln_cli_fail("deploy: --limit must be between 1 and 10000");
         goto out;

@@ -5,6 +5,7 @@
 #define KILN_CLI_DEPLOY_CLI_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -29,6 +30,8 @@ struct deploy_opts {
  */
 int kiln_deploy_cli_call(struct kiln_http_client *c, const char *method, const char *path,
                          const json_t *body, json_t **out /* OUT */, struct kiln_err *err);
+/* "/api/kiln/v1/deployments/NAME" (name URL-encoded) followed by suffix, into out. */
+void kiln_deploy_cli_path(char *out, size_t size, const char *name, const char *suffix);
 /* Prints a deployment's status object (GET /deployments/{name} -> "deployment"). */
 void kiln_deploy_cli_print_status(const json_t *d);
 int kiln_deploy_cli_list(struct kiln_http_client *c, const struct deploy_opts *o);

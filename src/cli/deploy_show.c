@@ -45,15 +45,6 @@ static const char *when(long long ms, char *buf, size_t size)
     return buf;
 }
 
-static void path_of(char *out, size_t size, const char *name, const char *suffix)
-{
-    struct kiln_buf b;
-    kiln_buf_init(&b, 1024);
-    kiln_url_encode(name, strlen(name), 0, &b);
-    snprintf(out, size, "/api/kiln/v1/deployments/%s%s", b.buf, suffix);
-    kiln_buf_release(&b);
-}
-
 static void print_analysis(const json_t *a)
 {
     static const char *const head[] = { "METRIC",  "VERDICT", "CANDIDATE", "STABLE",
@@ -225,7 +216,7 @@ int kiln_deploy_cli_status(struct kiln_http_client *c, const char *name,
     json_t *out;
     char path[600];
     int rc;
-    path_of(path, sizeof(path), name, "");
+    kiln_deploy_cli_path(path, sizeof(path), name, "");
     if ((rc = get_json(c, path, &out)) != KILN_EXIT_OK)
         return rc;
     if (o->as_json)
@@ -290,7 +281,7 @@ int kiln_deploy_cli_wait(struct kiln_http_client *c, const char *name, const str
 {
     int64_t deadline = kiln_mono_ns() / 1000000 + o->timeout * 1000;
     char path[600];
-    path_of(path, sizeof(path), name, "");
+    kiln_deploy_cli_path(path, sizeof(path), name, "");
     for (;;) {
         json_t *out;
         const json_t *d, *lr;
@@ -336,7 +327,7 @@ int kiln_deploy_cli_history(struct kiln_http_client *c, const char *name,
         snprintf(q, sizeof(q), "/history?rollout=%lld", (long long)o->rollout);
     else
         snprintf(q, sizeof(q), "/history?max_results=%lld", (long long)o->limit);
-    path_of(path, sizeof(path), name, q);
+    kiln_deploy_cli_path(path, sizeof(path), name, q);
     if ((rc = get_json(c, path, &out)) != KILN_EXIT_OK)
         return rc;
     if (o->as_json) {
@@ -394,7 +385,7 @@ int kiln_deploy_cli_alerts(struct kiln_http_client *c, const char *name,
     snprintf(q, sizeof(q), "/alerts?state=%s&max_results=%lld", o->firing ? "firing" : "all",
              (long long)o->limit);
     if (name != NULL)
-        path_of(path, sizeof(path), name, q);
+        kiln_deploy_cli_path(path, sizeof(path), name, q);
     else
         snprintf(path, sizeof(path), "/api/kiln/v1%s", q);
     if ((rc = get_json(c, path, &out)) != KILN_EXIT_OK)

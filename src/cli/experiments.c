@@ -175,15 +175,9 @@ int kiln_cmd_experiments(int argc, char **argv)
     const char *verb;
 
     rc = kiln_opts_parse(argc, argv, opts, KILN_ARRAY_LEN(opts), &pos, &err);
-    if (rc == KILN_OPTS_HELP || (rc == KILN_OK && pos.n == 0)) {
-        fputs(usage, rc == KILN_OPTS_HELP ? stdout : stderr);
-        rc = rc == KILN_OPTS_HELP ? KILN_EXIT_OK : KILN_EXIT_USAGE;
+    rc = kiln_cli_after_parse(rc, pos.n, "experiments", usage, &err);
+    if (rc >= 0)
         goto out;
-    }
-    if (rc != KILN_OK) {
-        rc = kiln_cli_fail("experiments: %s (see 'kiln experiments --help')", err.msg);
-        goto out;
-    }
     verb = pos.v[0];
     rc = kiln_cli_client(uri, &c);
     if (rc != KILN_EXIT_OK)

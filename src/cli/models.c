@@ -464,15 +464,9 @@ int kiln_cmd_models(int argc, char **argv)
         };
         rc = kiln_opts_parse(argc, argv, opts, KILN_ARRAY_LEN(opts), &pos, &err);
     }
-    if (rc == KILN_OPTS_HELP || (rc == KILN_OK && pos.n == 0)) {
-        fputs(usage, rc == KILN_OPTS_HELP ? stdout : stderr);
-        rc = rc == KILN_OPTS_HELP ? KILN_EXIT_OK : KILN_EXIT_USAGE;
+    rc = kiln_cli_after_parse(rc, pos.n, "models", usage, &err);
+    if (rc >= 0)
         goto out;
-    }
-    if (rc != KILN_OK) {
-        rc = kiln_cli_fail("models: %s (see 'kiln models --help')", err.msg);
-        goto out;
-    }
     rc = kiln_cli_client(uri, &c);
     if (rc == KILN_EXIT_OK)
         rc = dispatch(c, &pos, &o);

@@ -378,15 +378,9 @@ int kiln_cmd_runs(int argc, char **argv)
     struct kiln_err err = { 0 };
 
     rc = kiln_opts_parse(argc, argv, opts, KILN_ARRAY_LEN(opts), &pos, &err);
-    if (rc == KILN_OPTS_HELP || (rc == KILN_OK && pos.n == 0)) {
-        fputs(usage, rc == KILN_OPTS_HELP ? stdout : stderr);
-        rc = rc == KILN_OPTS_HELP ? KILN_EXIT_OK : KILN_EXIT_USAGE;
+    rc = kiln_cli_after_parse(rc, pos.n, "runs", usage, &err);
+    if (rc >= 0)
         goto out;
-    }
-    if (rc != KILN_OK) {
-        rc = kiln_cli_fail("runs: %s (see 'kiln runs --help')", err.msg);
-        goto out;
-    }
     if (max_results < 1) {
         rc = kiln_cli_fail("runs: --max-results must be at least 1");
         goto out;

@@ -31,7 +31,7 @@
 #define MAX_WAIT_S 60
 #define MAX_LABELS 100000
 
-static struct kiln_deploy *controller(void *app, struct kiln_err *err)
+struct kiln_deploy *dp_api_controller(void *app, struct kiln_err *err)
 {
     struct kiln_server *srv = app;
     if (srv->deploy == NULL)
@@ -39,7 +39,7 @@ static struct kiln_deploy *controller(void *app, struct kiln_err *err)
     return srv->deploy;
 }
 
-static const char *who(struct kiln_http_req *req, const json_t *doc)
+const char *dp_api_who(struct kiln_http_req *req, const json_t *doc)
 {
     const char *u = doc != NULL ? json_string_value(json_object_get(doc, "user")) : NULL;
     if (u == NULL)
@@ -95,7 +95,7 @@ static int replace_spec(struct dp_dep *dep, struct kiln_arena *arena, struct kil
 int dp_api_apply(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                  struct kiln_err *err)
 {
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     struct kiln_arena *arena = NULL;
     struct kiln_deploy_spec *s;
     struct dp_dep *dep, *fresh = NULL;
@@ -157,7 +157,7 @@ int dp_api_apply(void *app, struct kiln_http_req *req, struct kiln_http_resp *re
     }
     if (rc == KILN_OK) {
         kiln_log_info("deployment %s %s%s%s", dep->name, created ? "created" : "updated",
-                      *who(req, doc) != '\0' ? " by " : "", who(req, doc));
+                      *dp_api_who(req, doc) != '\0' ? " by " : "", dp_api_who(req, doc));
         rc = status_answer(d, dep, resp, "created", created, err);
     }
     pthread_mutex_unlock(&d->mu);
@@ -174,7 +174,7 @@ int dp_api_apply(void *app, struct kiln_http_req *req, struct kiln_http_resp *re
 int dp_api_list(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                 struct kiln_err *err)
 {
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     struct kiln_jsonw w;
     int rc;
     (void)req;
@@ -197,7 +197,7 @@ int dp_api_list(void *app, struct kiln_http_req *req, struct kiln_http_resp *res
 int dp_api_get(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                struct kiln_err *err)
 {
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     const char *name = kiln_http_param(req, "name");
     struct dp_dep *dep;
     int rc;
@@ -213,7 +213,7 @@ int dp_api_get(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp
 int dp_api_delete(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                   struct kiln_err *err)
 {
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     const char *name = kiln_http_param(req, "name");
     struct dp_dep **pp, *dep = NULL;
     int rc;
@@ -233,8 +233,8 @@ int dp_api_delete(void *app, struct kiln_http_req *req, struct kiln_http_resp *r
     pthread_mutex_unlock(&d->mu);
     if (rc != KILN_OK)
         return rc;
-    kiln_log_info("deployment %s deleted%s%s", name, *who(req, NULL) != '\0' ? " by " : "",
-                  who(req, NULL));
+    kiln_log_info("deployment %s deleted%s%s", name, *dp_api_who(req, NULL) != '\0' ? " by " : "",
+                  dp_api_who(req, NULL));
     dp_dep_free(dep);
     return kiln_api_empty(resp);
 }
@@ -267,7 +267,7 @@ static void parked(void *arg, struct kiln_http_req *req)
 int dp_api_plan(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                 struct kiln_err *err)
 {
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     const char *name = kiln_http_param(req, "name"), *a = kiln_http_query(req, "after");
     const char *ws = kiln_http_query(req, "wait");
     int64_t after = -1, wait = 0, deadline;
@@ -319,7 +319,7 @@ int dp_api_plan(void *app, struct kiln_http_req *req, struct kiln_http_resp *res
 int dp_api_report(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                   struct kiln_err *err)
 {
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     const char *name = kiln_http_param(req, "name");
     struct kiln_deploy_report *r = NULL;
     struct kiln_jsonw w;
@@ -374,7 +374,7 @@ static int read_label(const json_t *e, size_t i, const char **id, const char **l
 int dp_api_feedback(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                     struct kiln_err *err)
 {
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     const char *name = kiln_http_param(req, "name"), *id, *label;
     json_t *doc, *labels, *one = NULL;
     struct kiln_jsonw w;

@@ -11,22 +11,6 @@
 #include "deploy/deploy_int.h"
 #include "registry/registry.h"
 
-static struct kiln_deploy *controller(void *app, struct kiln_err *err)
-{
-    struct kiln_server *srv = app;
-    if (srv->deploy == NULL)
-        kiln_err_set(err, KILN_EUNAVAIL, "the deployment controller is not running");
-    return srv->deploy;
-}
-
-static const char *who(struct kiln_http_req *req, const json_t *doc)
-{
-    const char *u = doc != NULL ? json_string_value(json_object_get(doc, "user")) : NULL;
-    if (u == NULL)
-        u = kiln_http_header(req, "X-Kiln-User");
-    return u != NULL && strlen(u) <= 256 ? u : "";
-}
-
 static int answer(struct kiln_deploy *d, const struct dp_dep *dep, struct kiln_http_resp *resp,
                   struct kiln_err *err)
 {
@@ -43,7 +27,7 @@ static int answer(struct kiln_deploy *d, const struct dp_dep *dep, struct kiln_h
 static int act(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp, int promote,
                struct kiln_err *err)
 {
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     const char *name = kiln_http_param(req, "name"), *reason = NULL, *user;
     char text[2100];
     struct dp_dep *dep;
@@ -58,7 +42,7 @@ static int act(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp
         rc = kiln_err_set(err, KILN_EINVAL, "reason: at most 1000 characters");
     if (rc != KILN_OK)
         return rc;
-    user = who(req, doc);
+    user = dp_api_who(req, doc);
     snprintf(text, sizeof(text), "%s by %s%s%s", promote ? "promoted by hand" : "aborted",
              *user != '\0' ? user : "an operator", reason != NULL ? ": " : "",
              reason != NULL ? reason : "");
@@ -93,7 +77,7 @@ static int h_start(void *app, struct kiln_http_req *req, struct kiln_http_resp *
                    struct kiln_err *err)
 {
     struct kiln_server *srv = app;
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     const char *name = kiln_http_param(req, "name"), *reason = NULL;
     char model[1001], env[256], why[1100];
     struct kiln_promotion pr;
@@ -127,8 +111,8 @@ static int h_start(void *app, struct kiln_http_req *req, struct kiln_http_resp *
     pthread_mutex_unlock(&d->mu);
     snprintf(why, sizeof(why), "deployment %s: candidate%s%s", name, reason != NULL ? ": " : "",
              reason != NULL ? reason : "");
-    rc = kiln_promote(srv->registry, req->arena, model, version, env, why, who(req, doc), -1, &pr,
-                      err);
+    rc = kiln_promote(srv->registry, req->arena, model, version, env, why, dp_api_who(req, doc), -1,
+                      &pr, err);
     if (rc == KILN_ECHECK) {
         /* Refused by the candidate environment's gates: the registry's answer (422). */
         struct kiln_jsonw w;
@@ -161,7 +145,7 @@ static int h_start(void *app, struct kiln_http_req *req, struct kiln_http_resp *
 static int h_history(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                      struct kiln_err *err)
 {
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     const char *name = kiln_http_param(req, "name"), *ro = kiln_http_query(req, "rollout");
     const char *max = kiln_http_query(req, "max_results");
     int64_t rollout = 0, limit = 100;
@@ -189,7 +173,7 @@ static int h_history(void *app, struct kiln_http_req *req, struct kiln_http_resp
 static int alerts(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                   const char *name, struct kiln_err *err)
 {
-    struct kiln_deploy *d = controller(app, err);
+    struct kiln_deploy *d = dp_api_controller(app, err);
     const char *state = kiln_http_query(req, "state"), *max = kiln_http_query(req, "max_results");
     int64_t limit = 100;
     struct kiln_jsonw w;

@@ -7,6 +7,7 @@
 #ifndef KILN_DEPLOY_INT_H
 #define KILN_DEPLOY_INT_H
 
+#include <jansson.h>
 #include <pthread.h>
 
 #include "core/arena.h"
@@ -252,6 +253,10 @@ int dp_api_report(void *app, struct kiln_http_req *req, struct kiln_http_resp *r
                   struct kiln_err *err);
 int dp_api_feedback(void *app, struct kiln_http_req *req, struct kiln_http_resp *resp,
                     struct kiln_err *err);
+/* The running controller of the server `app`; NULL (and KILN_EUNAVAIL in err) when off. */
+struct kiln_deploy *dp_api_controller(void *app, struct kiln_err *err);
+/* Who acts: the body's "user", else the X-Kiln-User header; "" when absent or over 256 bytes. */
+const char *dp_api_who(struct kiln_http_req *req, const json_t *doc);
 
 /* ---- alerts.c ----------------------------------------------------------------------------------
  */

@@ -19,11 +19,12 @@ import time
 
 import numpy as np
 
+from deploylib import alias, kok, wait_for, wait_rollout_end  # noqa: F401 (re-exported)
+from deploylib import status as deployment  # noqa: F401 (re-exported)
 from kilntest import KILN_BIN, KilnServer
 from servelib import export, log_run_model, register
 
 FEATURES = ["f0", "f1", "f2", "f3"]
-KILN_API = "/api/kiln/v1"
 
 
 def data(n=4000, seed=0, shift=0.0):
@@ -77,13 +78,6 @@ def build_models(tmp, which=("good", "good2", "wrong", "broken", "slow")):
             raise AssertionError(f"kiln profile failed: {p.stderr}")
         out[kind] = d
     return out
-
-
-def kok(srv, method, path, payload=None, query=None):
-    status, body = srv.api(method, path, payload, prefix=KILN_API, query=query)
-    if status != 200:
-        raise AssertionError(f"{method} {path} -> {status}: {body}")
-    return body
 
 
 def add_versions(srv, model, dirs, stable_first=True):
@@ -251,29 +245,3 @@ class Load:
     def entries(self):
         with self.lock:
             return list(self.log)
-
-
-def deployment(srv, name):
-    return kok(srv, "GET", f"/deployments/{name}")["deployment"]
-
-
-def wait_for(fn, timeout=30, step=0.05, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def wait_rollout_end(srv, name, timeout=40):
-    def done():
-        d = deployment(srv, name)
-        return d["last_rollout"] if d["rollout"] is None and d["last_rollout"] else None
-    return wait_for(done, timeout, 0.1, f"the rollout of {name} to end")
-
-
-def alias(srv, model, name):
-    status, data = srv.api("GET", "/registered-models/alias", {"name": model, "alias": name})
-    return int(data["model_version"]["version"]) if status == 200 else None

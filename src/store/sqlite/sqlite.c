@@ -401,6 +401,8 @@ static void sq_release(struct kiln_store_backend *b, struct kiln_db *db)
     pthread_mutex_unlock(&b->pool_lock);
 }
 
+#define SQ(st) ((struct sq_stmt *)(void *)(st))
+
 static int sq_prepare(struct kiln_db *db, const char *sql, struct kiln_stmt **out,
                       struct kiln_err *err);
 static void sq_finish(struct kiln_stmt *st);
@@ -418,7 +420,7 @@ static int sq_exec(struct kiln_db *db, const char *sql, struct kiln_err *err)
         struct kiln_stmt *st;
         if (sq_prepare(db, sql, &st, NULL) == KILN_OK) {
             int rc;
-            while ((src = sqlite3_step(((struct sq_stmt *)(void *)st)->st)) == SQLITE_ROW)
+            while ((src = sqlite3_step(SQ(st)->st)) == SQLITE_ROW)
                 ;
             rc = src == SQLITE_DONE ? KILN_OK : map_rc(src, db->h, "exec", err);
             sq_finish(st);
@@ -507,8 +509,6 @@ static int sq_prepare(struct kiln_db *db, const char *sql, struct kiln_stmt **ou
     *out = &s->base;
     return KILN_OK;
 }
-
-#define SQ(st) ((struct sq_stmt *)(void *)(st))
 
 static int bind_rc(struct kiln_stmt *st, int src)
 {
