@@ -54,7 +54,6 @@ int kiln_store_open(const char *uri, const struct kiln_schema_component *const *
         goto out;
     }
     pthread_mutex_init(&s->group_lock, NULL);
-    pthread_cond_init(&s->group_cond, NULL);
     if (u.scheme == KILN_URI_SQLITE) {
         s->ops = &kiln_store_sqlite_ops;
         target = u.path;
@@ -89,7 +88,6 @@ void kiln_store_close(struct kiln_store *store)
     if (store->backend != NULL)
         store->ops->close(store->backend);
     pthread_mutex_destroy(&store->group_lock);
-    pthread_cond_destroy(&store->group_cond);
     kiln_free(store);
 }
 

@@ -21,7 +21,6 @@ struct kiln_store {
     struct kiln_store_backend *backend;
     /* Group commit (group.c): queued work, guarded by group_lock. */
     pthread_mutex_t group_lock;
-    pthread_cond_t group_cond;
     struct kiln_group_work *group_head, *group_tail;
     int group_leader; /* a thread is running a group */
 };
