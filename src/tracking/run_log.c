@@ -461,6 +461,25 @@ static int check_batch_limits(size_t nm, size_t np, size_t nt, struct kiln_err *
 }
 
 /*
+ * Checks element i of a batch's params or tags (`list`): its key, then its value, whose byte
+ * length after truncation goes to *len. The element's path is formatted only on failure.
+ */
+static int check_kv(const char *kind, const char *value_kind, const char *list,
+                    const struct kiln_kv *kv, size_t i, size_t max_value, size_t *len,
+                    struct kiln_err *err)
+{
+    char path[40];
+    if (kiln_validate_key(kind, "key", kv->key, err) != KILN_OK) {
+        snprintf(path, sizeof(path), "%s[%zu].key", list, i);
+        return kiln_validate_key(kind, path, kv->key, err);
+    }
+    if (trk_check_value(value_kind, "value", kv->value, max_value, 1, len, err) == KILN_OK)
+        return KILN_OK;
+    snprintf(path, sizeof(path), "%s[%zu].value", list, i);
+    return trk_check_value(value_kind, path, kv->value, max_value, 1, len, err);
+}
+
+/*
  * Validates a batch without allocating. plen/tlen (caller arrays) receive the byte lengths of
  * param and tag values after MLflow's truncation. The checks are pure, so each runs first with
  * a generic path and, only when it fails, again with the element's own ("params[3].value"):
@@ -480,15 +499,8 @@ static int check_batch(const struct kiln_metric *metrics, size_t nm, const struc
         rc = check_metric(&metrics[i], path, err);
     }
     for (size_t i = 0; rc == KILN_OK && i < np; i++) {
-        if (kiln_validate_key("Param", "key", params[i].key, err) != KILN_OK) {
-            snprintf(path, sizeof(path), "params[%zu].key", i);
-            rc = kiln_validate_key("Param", path, params[i].key, err);
-        } else if (trk_check_value("Param value", "value", params[i].value, KILN_PARAM_VALUE_MAX, 1,
-                                   &plen[i], err) != KILN_OK) {
-            snprintf(path, sizeof(path), "params[%zu].value", i);
-            rc = trk_check_value("Param value", path, params[i].value, KILN_PARAM_VALUE_MAX, 1,
-                                 &plen[i], err);
-        }
+        rc = check_kv("Param", "Param value", "params", &params[i], i, KILN_PARAM_VALUE_MAX,
+                      &plen[i], err);
         for (size_t j = 0; rc == KILN_OK && j < i; j++)
             if (strcmp(params[i].key, params[j].key) == 0)
                 rc = kiln_err_set(err, KILN_EINVAL,
@@ -497,17 +509,9 @@ static int check_batch(const struct kiln_metric *metrics, size_t nm, const struc
                                   "key.",
                                   params[i].key);
     }
-    for (size_t i = 0; rc == KILN_OK && i < nt; i++) {
-        if (kiln_validate_key("Tag", "key", tags[i].key, err) != KILN_OK) {
-            snprintf(path, sizeof(path), "tags[%zu].key", i);
-            rc = kiln_validate_key("Tag", path, tags[i].key, err);
-        } else if (trk_check_value("Tag value", "value", tags[i].value, KILN_RUN_TAG_VALUE_MAX, 1,
-                                   &tlen[i], err) != KILN_OK) {
-            snprintf(path, sizeof(path), "tags[%zu].value", i);
-            rc = trk_check_value("Tag value", path, tags[i].value, KILN_RUN_TAG_VALUE_MAX, 1,
-                                 &tlen[i], err);
-        }
-    }
+    for (size_t i = 0; rc == KILN_OK && i < nt; i++)
+        rc = check_kv("Tag", "Tag value", "tags", &tags[i], i, KILN_RUN_TAG_VALUE_MAX, &tlen[i],
+                      err);
     return rc;
 }
 

@@ -251,7 +251,6 @@ static void *checkpointer(void *arg)
     struct kiln_store_backend *b = arg;
     struct kiln_db *db = NULL;
     struct kiln_err err = { 0 };
-
     int db_fd;
 
     if (db_open(b->path, &db, &err) != KILN_OK) {

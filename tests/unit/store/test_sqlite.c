@@ -302,9 +302,9 @@ static void *write_big(void *p)
  * SQLite restarts it only when a write transaction starts on a fully copied WAL, which the
  * checkpointer arranges by copying the last tail with writes held off. Over 6,000 frames
  * are committed in checkpoint cycles of 50: the WAL header's checkpoint sequence number
- * (bytes 12-15, counting restarts) must show many restarts, and the WAL file (which never
- * shrinks) must stay below what was committed. Only restarts are asserted, not how often,
- * so a loaded machine (make check runs tests in parallel) does not make it flaky.
+ * (bytes 12-15, counting restarts) must show many restarts (the WAL file's size is only
+ * reported, with KILN_TEST_VERBOSE). Only restarts are asserted, not how often, so a loaded
+ * machine (make check runs tests in parallel) does not make it flaky.
  */
 static void test_wal_is_reused_under_steady_writes(void **state)
 {
