@@ -22,7 +22,9 @@
  *
  * Files other than WALs are opened directly by the underlying VFS with its own methods (no
  * indirection). Threads: a file object belongs to one connection, used by one thread at a
- * time, as SQLite requires; registration is done once under pthread_once.
+ * time, as SQLite requires; registration is done once under pthread_once, before the
+ * process's first connection, so it also applies SQLite's one global setting kiln makes
+ * (memory statistics off, see wb_register).
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -295,6 +297,13 @@ static int wb_current_time64(sqlite3_vfs *vfs, sqlite3_int64 *out)
 
 static void wb_register(void)
 {
+    /*
+     * This runs before the process's first SQLite connection, the one moment SQLite accepts
+     * global settings. Memory statistics off (SQLite's recommended setting; kiln never reads
+     * them): otherwise every SQLite allocation, on every connection and thread, takes one
+     * process-wide mutex. Refused (SQLITE_MISUSE, harmless) if SQLite was already in use.
+     */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     real_vfs = sqlite3_vfs_find(NULL);
     if (real_vfs == NULL || real_vfs->iVersion < 2 || real_vfs->xCurrentTimeInt64 == NULL)
         return;

@@ -8,7 +8,8 @@
 #define KILN_WALBUF_VFS "kiln-walbuf"
 
 /*
- * Registers the VFS on first use (thread-safe) and returns its name for sqlite3_open_v2, or
+ * Registers the VFS on first use (thread-safe; also turns SQLite's memory statistics off,
+ * which must happen before the first connection) and returns its name for sqlite3_open_v2, or
  * NULL when the default VFS cannot be wrapped (then the default is used unchanged).
  */
 const char *kiln_walbuf_vfs(void);
