@@ -9,7 +9,7 @@
  *   - log-batch (10 metrics, 5 params) and log-metric throughput with p50/p99 latency at 1, 8
  *     and 32 concurrent clients (closed loop: the maximum), and log-batch from 8 clients at
  *     the target's 5,000 requests per second (open loop: latency from each due time) (each client
- * logs to its own run, keep-alive connections, driven by one libcurl multi handle);
+ * logs to its own run, keep-alive connections of loadgen.c driven by one poll() loop);
  *   - runs/search latency over N runs (default 100,000) with a metric filter and order_by.
  * Prints a table and writes the figures as JSON. A benchmark program, never a test.
  * --quick measures only the log-batch target (8 clients, closed and open loop) and writes

@@ -156,8 +156,9 @@ int dp_api_apply(void *app, struct kiln_http_req *req, struct kiln_http_resp *re
         }
     }
     if (rc == KILN_OK) {
+        const char *user = dp_api_who(req, doc);
         kiln_log_info("deployment %s %s%s%s", dep->name, created ? "created" : "updated",
-                      *dp_api_who(req, doc) != '\0' ? " by " : "", dp_api_who(req, doc));
+                      *user != '\0' ? " by " : "", user);
         rc = status_answer(d, dep, resp, "created", created, err);
     }
     pthread_mutex_unlock(&d->mu);
@@ -214,7 +215,7 @@ int dp_api_delete(void *app, struct kiln_http_req *req, struct kiln_http_resp *r
                   struct kiln_err *err)
 {
     struct kiln_deploy *d = dp_api_controller(app, err);
-    const char *name = kiln_http_param(req, "name");
+    const char *name = kiln_http_param(req, "name"), *user;
     struct dp_dep **pp, *dep = NULL;
     int rc;
     if (d == NULL)
@@ -233,8 +234,8 @@ int dp_api_delete(void *app, struct kiln_http_req *req, struct kiln_http_resp *r
     pthread_mutex_unlock(&d->mu);
     if (rc != KILN_OK)
         return rc;
-    kiln_log_info("deployment %s deleted%s%s", name, *dp_api_who(req, NULL) != '\0' ? " by " : "",
-                  dp_api_who(req, NULL));
+    user = dp_api_who(req, NULL);
+    kiln_log_info("deployment %s deleted%s%s", name, *user != '\0' ? " by " : "", user);
     dp_dep_free(dep);
     return kiln_api_empty(resp);
 }
