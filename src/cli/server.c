@@ -152,6 +152,9 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
     kiln_pl_sched_stop(srv->pipelines);
     kiln_http_stop(http, grace_s * 1000);
     kiln_router_free(router);
+    /* Leave no staged metrics behind: the file then reads complete to any SQLite client. */
+    if (kiln_metrics_settle(srv->store, &err) != KILN_OK)
+        kiln_log_warn("staged metrics left for the next start to apply: %s", err.msg);
     kiln_log_info("stopped");
     return KILN_EXIT_OK;
 }

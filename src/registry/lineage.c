@@ -199,7 +199,7 @@ int kiln_lineage_get(struct kiln_registry *reg, struct kiln_arena *arena, const 
     memset(out, 0, sizeof(*out));
     if (uri == NULL || *uri == '\0')
         return kiln_err_set(err, KILN_EINVAL, "Missing value for required parameter 'uri'.");
-    rc = kiln_store_begin(reg->store, KILN_TX_READ, &tx, err);
+    rc = kiln_metrics_begin_read(reg->store, &tx, err);
     if (rc != KILN_OK)
         return rc;
     rc = reg_resolve_tx(tx, arena, uri, &out->resolved, err);

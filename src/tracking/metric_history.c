@@ -76,7 +76,7 @@ int kiln_metric_history(struct kiln_store *store, struct kiln_arena *arena, cons
     rid = kiln_arena_strdup(arena, run_id);
     if (rid == NULL)
         return nomem(err);
-    rc = kiln_store_begin(store, KILN_TX_READ, &tx, err);
+    rc = kiln_metrics_begin_read(store, &tx, err);
     if (rc != KILN_OK)
         return rc;
     rc = kiln_tx_prepare(tx,
@@ -271,7 +271,7 @@ int kiln_metric_history_bulk_interval(struct kiln_store *store, struct kiln_aren
     rc = check_bulk_args(nruns, key, has_range, start_step, end_step, max_results, err);
     if (rc != KILN_OK)
         return rc;
-    rc = kiln_store_begin(store, KILN_TX_READ, &tx, err);
+    rc = kiln_metrics_begin_read(store, &tx, err);
     if (rc != KILN_OK)
         return rc;
     rc = collect_steps(tx, arena, run_ids, nruns, key, &all, &edges, err);

@@ -4,8 +4,10 @@
  * Semantics (mlflow-api.md §6):
  *   - metric history is append-only; an exact duplicate (key, value, timestamp, step) is
  *     dropped by the primary key; latest_metrics keeps, per key, the row with the greatest
- *     (step, timestamp, value), maintained by one upsert whose WHERE compares the row values;
+ *     (step, timestamp, value), maintained by an upsert whose WHERE compares the row values;
  *     NaN is stored as value 0 with is_nan = 1 (SQL has no NaN), infinities as they are;
+ *     metrics are staged and applied in slices (metric_stage.c) unless they name a logged
+ *     model, then they are written through here;
  *   - params are write-once: the same value again is a no-op, another value is refused;
  *   - tags are upserted, mlflow.runName also renames the run.
  *
@@ -52,29 +54,9 @@ static int check_metric(const struct kiln_metric *m, const char *path, struct ki
     return KILN_OK;
 }
 
-/*
- * Ten metrics at a time go through one multi-row INSERT and one multi-row upsert instead of
- * twenty statements (a 10-metric log-batch is the common case). SQLite applies the upsert to
- * each row in turn, so the latest-value rule holds within a chunk too.
- */
-#define CHUNK 10
-#define ROW9 "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-#define ROW6 "(?, ?, ?, ?, ?, ?)"
-#define TIMES10(r) r ", " r ", " r ", " r ", " r ", " r ", " r ", " r ", " r ", " r
-#define SQL_INSERT_METRICS_CHUNK                                                     \
-    "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id, " \
-    "dataset_name, dataset_digest) VALUES " TIMES10(ROW9) " ON CONFLICT DO NOTHING"
-#define SQL_UPSERT_LATEST_CHUNK                                                                       \
-    "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) "                     \
-    "VALUES " TIMES10(                                                                                \
-        ROW6) " ON CONFLICT (run_uuid, key) DO UPDATE SET "                                           \
-              "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, "        \
-              "is_nan = excluded.is_nan WHERE (excluded.step, excluded.timestamp, excluded.value) > " \
-              "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"
-
 /* Statements a metric write needs, prepared once per transaction. */
 struct metric_stmts {
-    struct kiln_stmt *insert, *latest, *model, *chunk_insert, *chunk_latest;
+    struct kiln_stmt *insert, *latest, *model;
 };
 
 static void metric_stmts_finish(struct metric_stmts *s)
@@ -82,71 +64,6 @@ static void metric_stmts_finish(struct metric_stmts *s)
     kiln_stmt_finish(s->insert);
     kiln_stmt_finish(s->latest);
     kiln_stmt_finish(s->model);
-    kiln_stmt_finish(s->chunk_insert);
-    kiln_stmt_finish(s->chunk_latest);
-}
-
-/* Writes CHUNK metrics, none with a model_id, with two statements. */
-static int write_metric_chunk(struct kiln_tx *tx, struct metric_stmts *s, const char *run_id,
-                              const struct kiln_metric *m, struct kiln_err *err)
-{
-    int rc;
-    if (s->chunk_insert == NULL) {
-        rc = kiln_tx_prepare(tx, SQL_INSERT_METRICS_CHUNK, &s->chunk_insert, err);
-        if (rc == KILN_OK)
-            rc = kiln_tx_prepare(tx, SQL_UPSERT_LATEST_CHUNK, &s->chunk_latest, err);
-        if (rc != KILN_OK)
-            return rc;
-    }
-    kiln_stmt_reset(s->chunk_insert);
-    kiln_stmt_reset(s->chunk_latest);
-    for (int i = 0; i < CHUNK; i++) {
-        int is_nan = isnan(m[i].value) ? 1 : 0, a = 9 * i, b = 6 * i;
-        double v = is_nan ? 0.0 : m[i].value;
-        kiln_stmt_bind_text(s->chunk_insert, a + 1, run_id);
-        kiln_stmt_bind_text(s->chunk_insert, a + 2, m[i].key);
-        kiln_stmt_bind_double(s->chunk_insert, a + 3, v);
-        kiln_stmt_bind_int64(s->chunk_insert, a + 4, m[i].timestamp);
-        kiln_stmt_bind_int64(s->chunk_insert, a + 5, m[i].step);
-        kiln_stmt_bind_int64(s->chunk_insert, a + 6, is_nan);
-        kiln_stmt_bind_null(s->chunk_insert, a + 7);
-        kiln_stmt_bind_text(s->chunk_insert, a + 8, m[i].dataset_name);
-        kiln_stmt_bind_text(s->chunk_insert, a + 9, m[i].dataset_digest);
-        kiln_stmt_bind_text(s->chunk_latest, b + 1, run_id);
-        kiln_stmt_bind_text(s->chunk_latest, b + 2, m[i].key);
-        kiln_stmt_bind_double(s->chunk_latest, b + 3, v);
-        kiln_stmt_bind_int64(s->chunk_latest, b + 4, m[i].timestamp);
-        kiln_stmt_bind_int64(s->chunk_latest, b + 5, m[i].step);
-        kiln_stmt_bind_int64(s->chunk_latest, b + 6, is_nan);
-    }
-    rc = kiln_stmt_step(s->chunk_insert, err);
-    if (rc >= 0)
-        rc = kiln_stmt_step(s->chunk_latest, err);
-    return rc < 0 ? rc : KILN_OK;
-}
-
-static int write_metric(struct kiln_tx *tx, struct metric_stmts *s, const char *run_id,
-                        const struct kiln_metric *m, struct kiln_err *err);
-
-/* Writes n metrics: runs of CHUNK model-less metrics in chunks, the rest one by one. */
-static int write_metrics(struct kiln_tx *tx, struct metric_stmts *s, const char *run_id,
-                         const struct kiln_metric *m, size_t n, struct kiln_err *err)
-{
-    size_t i = 0;
-    int rc = KILN_OK;
-    while (rc == KILN_OK && i < n) {
-        size_t plain = 0;
-        while (i + plain < n && plain < CHUNK && m[i + plain].model_id == NULL)
-            plain++;
-        if (plain == CHUNK) {
-            rc = write_metric_chunk(tx, s, run_id, &m[i], err);
-            i += CHUNK;
-        } else {
-            rc = write_metric(tx, s, run_id, &m[i], err);
-            i++;
-        }
-    }
-    return rc;
 }
 
 static int write_metric(struct kiln_tx *tx, struct metric_stmts *s, const char *run_id,
@@ -209,6 +126,34 @@ static int write_metric(struct kiln_tx *tx, struct metric_stmts *s, const char *
     kiln_stmt_bind_text(s->model, 10, m->model_id);
     rc = kiln_stmt_step(s->model, err);
     return rc < 0 ? rc : KILN_OK;
+}
+
+/*
+ * Writes n metrics: each run of metrics without a model_id is staged (metric_stage.c), the
+ * others are written through at once (they also go to their logged model); then one slice of
+ * the stage is applied if its backlog is large.
+ */
+static int write_metrics(struct kiln_tx *tx, struct metric_stmts *s, const char *run_id,
+                         const struct kiln_metric *m, size_t n, struct kiln_err *err)
+{
+    size_t i = 0, staged = 0;
+    int rc = KILN_OK;
+    while (rc == KILN_OK && i < n) {
+        size_t plain = 0;
+        while (i + plain < n && (m[i + plain].model_id == NULL || *m[i + plain].model_id == '\0'))
+            plain++;
+        if (plain > 0) {
+            rc = trk_stage_metrics(tx, run_id, &m[i], plain, err);
+            staged += plain;
+            i += plain;
+        } else {
+            rc = write_metric(tx, s, run_id, &m[i], err);
+            i++;
+        }
+    }
+    if (rc == KILN_OK && staged > 0)
+        rc = trk_stage_maintain(tx, staged, err);
+    return rc;
 }
 
 /*
@@ -334,10 +279,10 @@ struct metric_work {
 static int metric_write(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
 {
     const struct metric_work *w = ctx;
-    struct metric_stmts s = { NULL, NULL, NULL, NULL, NULL };
+    struct metric_stmts s = { NULL, NULL, NULL };
     int rc = trk_check_run(tx, w->run_id, 1, NULL, err);
     if (rc == KILN_OK)
-        rc = write_metric(tx, &s, w->run_id, w->m, err);
+        rc = write_metrics(tx, &s, w->run_id, w->m, 1, err);
     metric_stmts_finish(&s);
     return rc;
 }
@@ -530,7 +475,7 @@ struct batch_work {
 static int batch_write(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
 {
     const struct batch_work *b = ctx;
-    struct metric_stmts ms = { NULL, NULL, NULL, NULL, NULL };
+    struct metric_stmts ms = { NULL, NULL, NULL };
     int rc = trk_check_run(tx, b->run_id, 1, NULL, err);
 
     if (rc == KILN_OK && b->nparams > 0)

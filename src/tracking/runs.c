@@ -511,7 +511,7 @@ int kiln_run_get(struct kiln_store *store, struct kiln_arena *arena, const char 
     *out = NULL;
     if (run_id == NULL || *run_id == '\0')
         return kiln_err_set(err, KILN_EINVAL, "Missing value for required parameter 'run_id'");
-    rc = kiln_store_begin(store, KILN_TX_READ, &tx, err);
+    rc = kiln_metrics_begin_read(store, &tx, err);
     if (rc != KILN_OK)
         return rc;
     rc = trk_read_run(tx, arena, run_id, 1, out, err);

@@ -287,7 +287,7 @@ int kiln_run_search(struct kiln_store *store, struct kiln_arena *arena,
     kiln_sql_init(&q);
     rc = build_query(&q, arena, rq, f, max_results + 1, offset, 0, &driven, err);
     if (rc == KILN_OK)
-        rc = kiln_store_begin(store, KILN_TX_READ, &tx, err);
+        rc = kiln_metrics_begin_read(store, &tx, err);
     if (rc != KILN_OK)
         goto out;
     if (!driven)

@@ -18,6 +18,7 @@
 #include "core/err.h"
 
 struct kiln_store;
+struct kiln_tx;
 struct kiln_sf_schema;
 
 /*
@@ -284,6 +285,15 @@ int kiln_run_log_batch(struct kiln_store *store, const char *run_id,
                        const struct kiln_metric *metrics, size_t nmetrics,
                        const struct kiln_kv *params, size_t nparams, const struct kiln_kv *tags,
                        size_t ntags, struct kiln_err *err);
+/*
+ * Logged metrics are staged and applied to the history and latest values in slices
+ * (metric_stage.c). kiln_metrics_begin_read begins a read transaction that sees every metric
+ * acknowledged before the call (it applies whatever is staged first): every reader of the
+ * metrics or latest_metrics tables begins with it. kiln_metrics_settle only applies.
+ */
+int kiln_metrics_begin_read(struct kiln_store *store, struct kiln_tx **out /* OUT */,
+                            struct kiln_err *err);
+int kiln_metrics_settle(struct kiln_store *store, struct kiln_err *err);
 /*
  * Records dataset inputs (datasets are deduplicated per experiment by name and digest; an
  * input already linked to the run is kept with its tags) and logged-model inputs.

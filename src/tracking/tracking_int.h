@@ -52,6 +52,16 @@ int trk_set_run_tag(struct kiln_tx *tx, const char *run_id, const char *key, con
 int trk_check_value(const char *what, const char *path, const char *value, size_t limit,
                     int truncate, size_t *bytes /* OUT */, struct kiln_err *err);
 
+/*
+ * Appends n metrics (none with a model_id) of run_id to the metric stage (metric_stage.c);
+ * they reach the history and latest values later, and readers see them through
+ * kiln_metrics_begin_read.
+ */
+int trk_stage_metrics(struct kiln_tx *tx, const char *run_id, const struct kiln_metric *m, size_t n,
+                      struct kiln_err *err);
+/* Counts `staged` rows just staged; applies the next slice of the stage when they add up. */
+int trk_stage_maintain(struct kiln_tx *tx, size_t staged, struct kiln_err *err);
+
 /* Grows an arena array of elem-sized items to hold n + 1 (doubling). NULL on ENOMEM. */
 void *trk_grow(struct kiln_arena *arena, void *arr, size_t n, size_t *cap, size_t elem);
 

@@ -229,12 +229,30 @@ static const char v5_sqlite[] =
     "CREATE INDEX latest_metrics_by_value ON latest_metrics(key, is_nan, value);"
     "CREATE INDEX params_by_key ON params(key, value);";
 
+/*
+ * v6: metric_stage, where logged metrics wait until they are applied to metrics and
+ * latest_metrics in slices (tracking/metric_stage.c explains why). Clustered by run, then by
+ * a per-run arrival number (seq), so a request appends its rows to one leaf and a slice reads
+ * and deletes a contiguous range.
+ */
+static const char v6_sqlite[] = "CREATE TABLE metric_stage ("
+                                "  run_uuid TEXT NOT NULL,"
+                                "  seq BIGINT NOT NULL,"
+                                "  key TEXT NOT NULL,"
+                                "  value DOUBLE PRECISION NOT NULL,"
+                                "  timestamp BIGINT NOT NULL,"
+                                "  step BIGINT NOT NULL,"
+                                "  is_nan INTEGER NOT NULL,"
+                                "  dataset_name TEXT, dataset_digest TEXT,"
+                                "  PRIMARY KEY (run_uuid, seq)) WITHOUT ROWID;";
+
 static const struct kiln_migration tracking_migrations[] = {
     { 1, "experiments and runs", v1_sqlite, NULL },
     { 2, "metrics, params and tags", v2_sqlite, NULL },
     { 3, "datasets, inputs, outputs and logged models", v3_sqlite, NULL },
     { 4, "per-run tables clustered by key (WITHOUT ROWID)", v4_sqlite, NULL },
     { 5, "metrics, latest metrics and params without a per-row run lookup", v5_sqlite, NULL },
+    { 6, "metric stage", v6_sqlite, NULL },
 };
 
 const struct kiln_schema_component kiln_schema_tracking = {

@@ -11,14 +11,14 @@
 
 #include "core/str.h"
 
-/* A digest of everything stored for a run: counts plus the latest values. */
+/* A digest of everything stored for a run (staged metrics applied first, as readers do). */
 static void snapshot(struct fixture *f, const char *id, char *out, size_t size)
 {
     struct kiln_tx *tx;
     struct kiln_stmt *st;
     struct kiln_buf b;
     kiln_buf_init(&b, 1 << 20);
-    assert_int_equal(kiln_store_begin(f->store, KILN_TX_READ, &tx, NULL), KILN_OK);
+    assert_int_equal(kiln_metrics_begin_read(f->store, &tx, NULL), KILN_OK);
     assert_int_equal(
         kiln_tx_prepare(tx,
                         "SELECT 'm', key, value, timestamp, step FROM metrics WHERE run_uuid = ?1 "

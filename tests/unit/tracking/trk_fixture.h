@@ -54,13 +54,20 @@ static inline int fixture_teardown(void **state)
     return 0;
 }
 
-/* Runs a one-value SQL query with an optional text argument; returns the integer result. */
-static inline int64_t sql_int(struct fixture *f, const char *sql, const char *arg)
+/*
+ * Runs a one-value SQL query with an optional text argument; returns the integer result.
+ * Like every reader of the metric tables it begins with kiln_metrics_begin_read (staged
+ * metrics applied first); sql_int_raw sees the store as it is, stage included.
+ */
+static inline int64_t sql_int_in(struct fixture *f, int settled, const char *sql, const char *arg)
 {
     struct kiln_tx *tx;
     struct kiln_stmt *st;
     int64_t v = -1;
-    assert_int_equal(kiln_store_begin(f->store, KILN_TX_READ, &tx, NULL), KILN_OK);
+    if (settled)
+        assert_int_equal(kiln_metrics_begin_read(f->store, &tx, NULL), KILN_OK);
+    else
+        assert_int_equal(kiln_store_begin(f->store, KILN_TX_READ, &tx, NULL), KILN_OK);
     assert_int_equal(kiln_tx_prepare(tx, sql, &st, NULL), KILN_OK);
     if (arg != NULL)
         kiln_stmt_bind_text(st, 1, arg);
@@ -69,6 +76,14 @@ static inline int64_t sql_int(struct fixture *f, const char *sql, const char *ar
     kiln_stmt_finish(st);
     kiln_store_rollback(tx);
     return v;
+}
+static inline int64_t sql_int(struct fixture *f, const char *sql, const char *arg)
+{
+    return sql_int_in(f, 1, sql, arg);
+}
+static inline int64_t sql_int_raw(struct fixture *f, const char *sql, const char *arg)
+{
+    return sql_int_in(f, 0, sql, arg);
 }
 
 /* Creates a run in experiment exp with the given name (NULL: random). */
