@@ -54,8 +54,14 @@
     "INSERT INTO metric_stage (" STAGE_COLUMNS ") VALUES " ROW9 ", " ROW9 ", " ROW9 ", " ROW9 \
     ", " ROW9 ", " ROW9 ", " ROW9 ", " ROW9 ", " ROW9 ", " ROW9
 
-/* The rows of a slice: (run_uuid, seq) in ((?1, ?2), (?3, ?4)], a range of the stage's key. */
-#define SLICE_WHERE "(run_uuid, seq) > (?1, ?2) AND (run_uuid, seq) <= (?3, ?4)"
+/*
+ * The rows of a slice: (run_uuid, seq) in ((?1, ?2), (?3, ?4)], a range of the stage's key;
+ * ?3 NULL: to the end of the stage (the bound stays a constant, so both ends use the key).
+ */
+#define SLICE_WHERE                                             \
+    "(run_uuid, seq) > (?1, ?2) AND (run_uuid, seq) <= "        \
+    "(coalesce(?3, (SELECT max(run_uuid) FROM metric_stage)), " \
+    "coalesce(?4, 9223372036854775807))"
 #define SQL_APPLY_HISTORY                                                                  \
     "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan, model_id, "       \
     "dataset_name, dataset_digest) SELECT run_uuid, key, value, timestamp, step, is_nan, " \
@@ -76,13 +82,15 @@
 #define SQL_SLICE_END                                                                 \
     "SELECT run_uuid, seq FROM metric_stage WHERE (run_uuid, seq) > (?, ?) ORDER BY " \
     "run_uuid, seq LIMIT 1 OFFSET " KILN_STR(SLICE_ROWS - 1)
-#define SQL_LAST_RUN "SELECT max(run_uuid) FROM metric_stage"
 #define SQL_COUNT "SELECT count(*) FROM metric_stage"
+#define SQL_ANY "SELECT EXISTS (SELECT 1 FROM metric_stage)"
 
-/* Longest run id the cursor keeps (kiln's are 32 hex digits); a longer one restarts it. */
+/* Longest run id the cursor keeps (kiln's are 32 hex digits); at a longer one the slice
+ * runs to the end of the stage instead. */
 #define RUN_ID_MAX 64
 
-/* A position in the stage's key order; ("", 0) is before every row. */
+/* A position in the stage's key order; ("", 0) is before every row. As an upper bound,
+ * ("", 0) means the end of the stage. */
 struct stage_pos {
     char run[RUN_ID_MAX + 1];
     int64_t seq;
@@ -108,16 +116,18 @@ static void bind_row(struct kiln_stmt *st, int base, const char *run_id, int64_t
     kiln_stmt_bind_text(st, base + 9, m->dataset_digest);
 }
 
-/* The run's last staged seq (0 when none is staged). */
-static int last_seq(struct kiln_tx *tx, const char *run_id, int64_t *seq, struct kiln_err *err)
+/* Runs a one-integer query (optional text parameter `arg`) into *v. */
+static int query_int(struct kiln_tx *tx, const char *sql, const char *arg, int64_t *v,
+                     struct kiln_err *err)
 {
     struct kiln_stmt *st;
-    int rc = kiln_tx_prepare(tx, SQL_STAGE_BASE, &st, err);
+    int rc = kiln_tx_prepare(tx, sql, &st, err);
     if (rc != KILN_OK)
         return rc;
-    kiln_stmt_bind_text(st, 1, run_id);
+    if (arg != NULL)
+        kiln_stmt_bind_text(st, 1, arg);
     rc = kiln_stmt_step(st, err);
-    *seq = rc == KILN_STMT_ROW ? kiln_stmt_int64(st, 0) : 0;
+    *v = rc == KILN_STMT_ROW ? kiln_stmt_int64(st, 0) : 0;
     kiln_stmt_finish(st);
     return rc < 0 ? rc : KILN_OK;
 }
@@ -127,8 +137,8 @@ int trk_stage_metrics(struct kiln_tx *tx, const char *run_id, const struct kiln_
 {
     struct kiln_stmt *chunk = NULL, *one = NULL;
     size_t i = 0;
-    int64_t seq;
-    int rc = last_seq(tx, run_id, &seq, err);
+    int64_t seq; /* the run's last staged seq (0 when none is staged) */
+    int rc = query_int(tx, SQL_STAGE_BASE, run_id, &seq, err);
 
     while (rc == KILN_OK && i < n) {
         struct kiln_stmt **st = n - i >= CHUNK ? &chunk : &one;
@@ -151,9 +161,10 @@ int trk_stage_metrics(struct kiln_tx *tx, const char *run_id, const struct kiln_
 
 /* Applies the staged rows in (lo, hi] of the stage's key order; OUT: how many. */
 static int apply(struct kiln_tx *tx, const struct stage_pos *lo, const struct stage_pos *hi,
-                 long *applied /* OUT */, struct kiln_err *err)
+                 int64_t *applied /* OUT */, struct kiln_err *err)
 {
     static const char *const sql[] = { SQL_APPLY_HISTORY, SQL_APPLY_LATEST, SQL_APPLY_DELETE };
+    int open_end = hi->run[0] == '\0';
     int rc = KILN_OK;
 
     for (size_t i = 0; rc == KILN_OK && i < sizeof(sql) / sizeof(sql[0]); i++) {
@@ -163,27 +174,17 @@ static int apply(struct kiln_tx *tx, const struct stage_pos *lo, const struct st
             break;
         kiln_stmt_bind_text(st, 1, lo->run);
         kiln_stmt_bind_int64(st, 2, lo->seq);
-        kiln_stmt_bind_text(st, 3, hi->run);
-        kiln_stmt_bind_int64(st, 4, hi->seq);
+        kiln_stmt_bind_text(st, 3, open_end ? NULL : hi->run);
+        if (open_end)
+            kiln_stmt_bind_null(st, 4);
+        else
+            kiln_stmt_bind_int64(st, 4, hi->seq);
         rc = kiln_stmt_step(st, err);
         rc = rc < 0 ? rc : KILN_OK;
         kiln_stmt_finish(st);
     }
-    *applied = rc == KILN_OK ? (long)kiln_tx_changes(tx) : 0; /* the DELETE's */
+    *applied = rc == KILN_OK ? kiln_tx_changes(tx) : 0; /* the DELETE's */
     return rc;
-}
-
-/* The number of staged rows. */
-static int count_staged(struct kiln_tx *tx, long *n, struct kiln_err *err)
-{
-    struct kiln_stmt *st;
-    int rc = kiln_tx_prepare(tx, SQL_COUNT, &st, err);
-    if (rc != KILN_OK)
-        return rc;
-    rc = kiln_stmt_step(st, err);
-    *n = rc == KILN_STMT_ROW ? (long)kiln_stmt_int64(st, 0) : 0;
-    kiln_stmt_finish(st);
-    return rc < 0 ? rc : KILN_OK;
 }
 
 /* Copies a run id into a position; 0 when it is too long to keep. */
@@ -197,97 +198,66 @@ static int pos_set(struct stage_pos *p, const char *run, int64_t seq)
     return 1;
 }
 
-/*
- * The end of the stage: the last run's greatest possible position. *empty is set when
- * nothing is staged.
- */
-static int stage_end(struct kiln_tx *tx, struct stage_pos *end, int *empty, struct kiln_err *err)
-{
-    struct kiln_stmt *st;
-    int rc = kiln_tx_prepare(tx, SQL_LAST_RUN, &st, err);
-
-    *empty = 1;
-    if (rc != KILN_OK)
-        return rc;
-    rc = kiln_stmt_step(st, err);
-    if (rc == KILN_STMT_ROW && kiln_stmt_text(st, 0) != NULL) {
-        *empty = 0;
-        /* A run id too long for the cursor (never one of kiln's) ends at the longest kept. */
-        if (!pos_set(end, kiln_stmt_text(st, 0), INT64_MAX)) {
-            memset(end->run, 0xff, RUN_ID_MAX);
-            end->run[RUN_ID_MAX] = '\0';
-            end->seq = INT64_MAX;
-        }
-    }
-    kiln_stmt_finish(st);
-    return rc < 0 ? rc : KILN_OK;
-}
-
-/* Finds where the slice after `from` ends: *hi, and *wraps when it reaches the stage's end. */
+/* Finds where the slice after `from` ends: *hi, or the stage's end (("", 0)) when fewer
+ * rows are left or the end row's run id is too long to keep. */
 static int slice_end(struct kiln_tx *tx, const struct stage_pos *from, struct stage_pos *hi,
-                     int *wraps, struct kiln_err *err)
+                     struct kiln_err *err)
 {
     struct kiln_stmt *st;
-    int empty, rc = kiln_tx_prepare(tx, SQL_SLICE_END, &st, err);
+    int rc = kiln_tx_prepare(tx, SQL_SLICE_END, &st, err);
 
-    *wraps = 1;
+    pos_set(hi, "", 0);
     if (rc != KILN_OK)
         return rc;
     kiln_stmt_bind_text(st, 1, from->run);
     kiln_stmt_bind_int64(st, 2, from->seq);
     rc = kiln_stmt_step(st, err);
-    if (rc == KILN_STMT_ROW && pos_set(hi, kiln_stmt_text(st, 0), kiln_stmt_int64(st, 1)))
-        *wraps = 0;
+    if (rc == KILN_STMT_ROW && !pos_set(hi, kiln_stmt_text(st, 0), kiln_stmt_int64(st, 1)))
+        pos_set(hi, "", 0);
     kiln_stmt_finish(st);
-    if (rc < 0)
-        return rc;
-    return *wraps ? stage_end(tx, hi, &empty, err) : KILN_OK;
+    return rc < 0 ? rc : KILN_OK;
 }
 
 int trk_stage_maintain(struct kiln_tx *tx, size_t staged, struct kiln_err *err)
 {
     struct stage_pos from, hi;
-    long applied, left;
-    int wraps, rc;
+    int64_t applied, left = 0;
+    int rc;
 
     if (atomic_fetch_add(&backlog_rows, (long)staged) + (long)staged < BACKLOG_ROWS)
         return KILN_OK;
     pthread_mutex_lock(&cursor_lock);
     from = cursor;
     pthread_mutex_unlock(&cursor_lock);
-    rc = slice_end(tx, &from, &hi, &wraps, err);
+    rc = slice_end(tx, &from, &hi, err);
     if (rc == KILN_OK)
         rc = apply(tx, &from, &hi, &applied, err);
-    if (rc == KILN_OK && wraps)
-        rc = count_staged(tx, &left, err);
+    if (rc == KILN_OK && hi.run[0] == '\0') /* wrapped: resynchronise the count */
+        rc = query_int(tx, SQL_COUNT, NULL, &left, err);
     if (rc != KILN_OK)
         return rc;
-    if (wraps)
-        atomic_store(&backlog_rows, left);
+    if (hi.run[0] == '\0')
+        atomic_store(&backlog_rows, (long)left);
     else
-        atomic_fetch_sub(&backlog_rows, applied);
+        atomic_fetch_sub(&backlog_rows, (long)applied);
     /* The cursor moves even if the write is later undone: its rows are then simply still
-     * staged, to be applied on the next round or by the next read. */
+     * staged, to be applied on the next round or by the next read. After the end it
+     * starts over: ("", 0) is both. */
     pthread_mutex_lock(&cursor_lock);
-    if (wraps)
-        pos_set(&cursor, "", 0);
-    else
-        cursor = hi;
+    cursor = hi;
     pthread_mutex_unlock(&cursor_lock);
     return KILN_OK;
 }
 
 static int settle_work(struct kiln_tx *tx, void *ctx, struct kiln_err *err)
 {
-    struct stage_pos from, end;
-    long applied;
-    int empty, rc = stage_end(tx, &end, &empty, err);
+    struct stage_pos everything;
+    int64_t applied;
+    int rc;
 
     (void)ctx;
-    if (rc == KILN_OK && !empty) {
-        pos_set(&from, "", 0);
-        rc = apply(tx, &from, &end, &applied, err);
-    }
+    pos_set(&everything, "", 0);
+    rc = apply(tx, &everything, &everything, &applied, err);
     if (rc == KILN_OK)
         atomic_store(&backlog_rows, 0);
     return rc;
@@ -298,29 +268,18 @@ int kiln_metrics_settle(struct kiln_store *store, struct kiln_err *err)
     return kiln_store_write(store, settle_work, NULL, err);
 }
 
-/* 1 when something is staged, 0 when not, or an error. */
-static int anything_staged(struct kiln_tx *tx, struct kiln_err *err)
-{
-    struct kiln_stmt *st;
-    int rc = kiln_tx_prepare(tx, "SELECT 1 FROM metric_stage LIMIT 1", &st, err);
-    if (rc != KILN_OK)
-        return rc;
-    rc = kiln_stmt_step(st, err);
-    kiln_stmt_finish(st);
-    return rc;
-}
-
 int kiln_metrics_begin_read(struct kiln_store *store, struct kiln_tx **out, struct kiln_err *err)
 {
+    int64_t staged;
     int rc = kiln_store_begin(store, KILN_TX_READ, out, err);
     if (rc != KILN_OK)
         return rc;
-    rc = anything_staged(*out, err);
-    if (rc == KILN_STMT_DONE)
+    rc = query_int(*out, SQL_ANY, NULL, &staged, err);
+    if (rc == KILN_OK && !staged)
         return KILN_OK;
     kiln_store_rollback(*out);
     *out = NULL;
-    if (rc < 0)
+    if (rc != KILN_OK)
         return rc;
     rc = kiln_metrics_settle(store, err);
     if (rc == KILN_OK)
