@@ -46,7 +46,8 @@ static const char usage[] =
     "                                 (default ./kiln-data/artifacts)\n"
     "  --default-artifact-root URI    root of new experiments' artifact locations\n"
     "                                 (default mlflow-artifacts:/)\n"
-    "  --workers N                    HTTP worker threads (default 2 x cores, at least 4)\n"
+    "  --workers N                    0 (default): a thread per connection; N: a pool of N\n"
+    "                                 threads sharing the connections\n"
     "  --grace SECONDS                how long a stop waits for requests in flight (30)\n"
     "  --log-level LEVEL              error, warn, info (default) or debug\n"
     "\n"
@@ -76,11 +77,21 @@ static char *absolute(const char *path)
     return kiln_buf_detach(&b, NULL);
 }
 
-static int default_workers(void)
+/*
+ * Store reader connections: one per pool thread (plus two for background readers), or with a
+ * thread per connection 2 x cores, at least 6; a reader beyond that waits for a free one.
+ * Why a thread per connection by default: a pool thread whose request waits for the group
+ * commit (store/group.c) holds up every other connection it serves. With 8 log-batch
+ * clients on a pool of 4 that head-of-line blocking cost 10-20 % of the throughput, and at
+ * a steady 5,000 requests/s the pool fell behind (bench/RESULTS.md, sixth session).
+ */
+static int store_readers(int64_t workers)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    n = n > 0 ? n * 2 : 4;
-    return n < 4 ? 4 : (int)(n > 64 ? 64 : n);
+    if (workers > 0)
+        return (int)workers + 2;
+    n = n > 0 ? n * 2 : 6;
+    return n < 6 ? 6 : (int)(n > 64 ? 64 : n);
 }
 
 /* The deployment controller: loads deployments and resumes rollouts, then runs its thread. */
@@ -104,6 +115,7 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
     struct kiln_http_server *http = NULL;
     struct kiln_err err = { 0 };
     sigset_t set;
+    char threads[48];
     int sig = 0, rc;
 
     rc = kiln_api_router_new(srv, &router, &err);
@@ -134,8 +146,12 @@ static int serve_until_signal(struct kiln_server *srv, const struct kiln_http_co
         kiln_router_free(router);
         return kiln_cli_fail_rc(rc, &err);
     }
-    kiln_log_info("kiln server listening on http://%s:%d (store %s, artifacts %s, %d workers)",
-                  cfg->host, kiln_http_port(http), store_uri, srv->artifacts_root, cfg->workers);
+    if (cfg->workers > 0)
+        snprintf(threads, sizeof(threads), "%d worker threads", cfg->workers);
+    else
+        snprintf(threads, sizeof(threads), "a thread per connection");
+    kiln_log_info("kiln server listening on http://%s:%d (store %s, artifacts %s, %s)", cfg->host,
+                  kiln_http_port(http), store_uri, srv->artifacts_root, threads);
     for (;;) {
         if (sigwait(&set, &sig) != 0)
             continue;
@@ -164,7 +180,7 @@ int kiln_cmd_server(int argc, char **argv)
     const char *host = "127.0.0.1", *store_uri = "sqlite:///./kiln-data/kiln.db";
     const char *artifacts = "./kiln-data/artifacts", *root = "mlflow-artifacts:/";
     const char *log_level = NULL;
-    int64_t port = 5000, workers = default_workers(), grace = 30;
+    int64_t port = 5000, workers = 0, grace = 30;
     struct kiln_opt opts[] = {
         { "host", 0, KILN_OPT_STR, &host },
         { "port", 'p', KILN_OPT_INT, &port },
@@ -215,7 +231,7 @@ int kiln_cmd_server(int argc, char **argv)
     kiln_path_strip_slash(srv.artifacts_root);
     rc = kiln_mkdirs(srv.artifacts_root, 0755, &err);
     if (rc == KILN_OK)
-        rc = kiln_store_open(store_uri, kiln_schema_all, (int)workers + 2, &srv.store, &err);
+        rc = kiln_store_open(store_uri, kiln_schema_all, store_readers(workers), &srv.store, &err);
     if (rc == KILN_OK)
         rc = kiln_tracking_init(srv.store, srv.default_artifact_root, &err);
     if (rc == KILN_OK)

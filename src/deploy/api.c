@@ -19,6 +19,7 @@
  * passes `after`, the wait ends or the server stops.
  */
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "core/log.h"
@@ -229,7 +230,7 @@ int dp_api_delete(void *app, struct kiln_http_req *req, struct kiln_http_resp *r
     } else if ((rc = dp_store_delete_deployment(d, name, err)) == KILN_OK) {
         dep = *pp;
         *pp = dep->next;
-        dp_wake_watches(dep, 1, 0);
+        dp_wake_watches(d, dep, 1, 0);
     }
     pthread_mutex_unlock(&d->mu);
     if (rc != KILN_OK)
@@ -287,7 +288,7 @@ int dp_api_plan(void *app, struct kiln_http_req *req, struct kiln_http_resp *res
     p = kiln_arena_calloc(req->arena, 1, sizeof(*p));
     if (p == NULL || (p->name = kiln_arena_strdup(req->arena, name)) == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-    for (;;) {
+    for (int blocking = 0;;) {
         pthread_mutex_lock(&d->mu);
         dep = dp_find(d, name);
         if (dep == NULL) {
@@ -297,6 +298,14 @@ int dp_api_plan(void *app, struct kiln_http_req *req, struct kiln_http_resp *res
         if (dep->generation > after || wait == 0 || req->resumed > 0 || d->closed ||
             kiln_mono_ns() / 1000000 >= deadline)
             break;
+        if (blocking) {
+            /* This server cannot park requests (a thread per connection): wait on this
+             * connection's own thread, woken with the parked polls (dp_wake_watches). */
+            struct timespec ts = { (time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000L };
+            pthread_cond_timedwait(&d->plan_cond, &d->mu, &ts);
+            pthread_mutex_unlock(&d->mu);
+            continue;
+        }
         pthread_mutex_unlock(&d->mu);
         p->d = d;
         p->watch.req = req;
@@ -304,8 +313,7 @@ int dp_api_plan(void *app, struct kiln_http_req *req, struct kiln_http_resp *res
         p->watch.deadline_ms = deadline;
         if (kiln_http_defer(req, parked, p) == KILN_OK)
             return KILN_OK;
-        /* This server cannot park requests: poll (blocking only this connection's thread). */
-        kiln_sleep_ms(20);
+        blocking = 1;
     }
     rc = kiln_http_resp_text(resp, 200, "application/json",
                              dep->plan_json != NULL ? dep->plan_json : "{}");

@@ -552,7 +552,7 @@ static void *controller_main(void *arg)
                 dep->last_alert_eval_ms = now;
                 dp_alerts_eval(d, dep, now);
             }
-            dp_wake_watches(dep, 0, mono);
+            dp_wake_watches(d, dep, 0, mono);
         }
         pthread_mutex_unlock(&d->mu);
 

@@ -138,6 +138,9 @@ struct kiln_deploy {
     pthread_mutex_t mu;
     struct dp_dep *deps;
     int closed; /* stopped: plan polls answer at once (under mu) */
+    /* Plan polls that cannot park (a thread per connection) wait here, on their own thread;
+     * broadcast with every dp_wake_watches (mu held). CLOCK_MONOTONIC. */
+    pthread_cond_t plan_cond;
     pthread_mutex_t kick_mu;
     pthread_cond_t kick_cond;
     int kicked;
@@ -164,7 +167,7 @@ int dp_publish(struct kiln_deploy *d, struct dp_dep *dep, kiln_store_work_fn ext
 /* Writes the current plan JSON (mu held). */
 int dp_render_plan(struct dp_dep *dep, struct kiln_buf *out);
 /* Resumes every parked poll (all of them when `all`, else those answered or expired). */
-void dp_wake_watches(struct dp_dep *dep, int all, int64_t now_mono_ms);
+void dp_wake_watches(struct kiln_deploy *d, struct dp_dep *dep, int all, int64_t now_mono_ms);
 /* Frees the rollout object. */
 void dp_rollout_free(struct dp_rollout *ro);
 

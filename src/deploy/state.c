@@ -12,6 +12,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -180,9 +181,10 @@ int dp_render_plan(struct dp_dep *dep, struct kiln_buf *out)
     return kiln_jsonw_finish(&w);
 }
 
-void dp_wake_watches(struct dp_dep *dep, int all, int64_t now_mono_ms)
+void dp_wake_watches(struct kiln_deploy *d, struct dp_dep *dep, int all, int64_t now_mono_ms)
 {
     struct dp_watch **pp = &dep->watches;
+    pthread_cond_broadcast(&d->plan_cond); /* blocking polls check for themselves */
     while (*pp != NULL) {
         struct dp_watch *wt = *pp;
         if (all || dep->generation > wt->after || now_mono_ms >= wt->deadline_ms) {
@@ -272,7 +274,7 @@ int dp_publish(struct kiln_deploy *d, struct dp_dep *dep, kiln_store_work_fn ext
     kiln_free(dep->plan_json);
     dep->plan_json = kiln_buf_detach(&b, NULL);
     kiln_buf_release(&b);
-    dp_wake_watches(dep, 0, kiln_mono_ns() / 1000000);
+    dp_wake_watches(d, dep, 0, kiln_mono_ns() / 1000000);
     kiln_log_info("deployment %s: plan %lld: stable v%lld%s", dep->name, (long long)dep->generation,
                   (long long)dep->plan_stable,
                   dep->plan_candidate == 0 ? ", no candidate"
@@ -299,6 +301,13 @@ int kiln_deploy_new(const struct kiln_deploy_config *cfg, struct kiln_deploy **o
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->kick_mu, NULL);
     pthread_cond_init(&d->kick_cond, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&d->plan_cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     if (d->user == NULL) {
         kiln_deploy_free(d);
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
@@ -332,7 +341,7 @@ void kiln_deploy_stop(struct kiln_deploy *d)
         struct kiln_err err = { 0 };
         if (dep->ro != NULL && dp_store_checkpoint(d, dep, &err) != KILN_OK)
             kiln_log_warn("deployment %s: cannot checkpoint the rollout: %s", dep->name, err.msg);
-        dp_wake_watches(dep, 1, 0);
+        dp_wake_watches(d, dep, 1, 0);
     }
     pthread_mutex_unlock(&d->mu);
 }
@@ -350,6 +359,7 @@ void kiln_deploy_free(struct kiln_deploy *d)
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->kick_mu);
     pthread_cond_destroy(&d->kick_cond);
+    pthread_cond_destroy(&d->plan_cond);
     kiln_free(d->user);
     kiln_free(d);
 }

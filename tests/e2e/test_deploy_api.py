@@ -25,9 +25,11 @@ analysis:
 
 
 class ApiTest(unittest.TestCase):
+    ARGS = ()  # the default: a thread per connection, where plan polls wait on their own thread
+
     @classmethod
     def setUpClass(cls):
-        cls.srv = KilnServer().start()
+        cls.srv = KilnServer(*cls.ARGS).start()
         make_model(cls.srv, "apim", 2)
 
     @classmethod
@@ -213,6 +215,12 @@ class ApiTest(unittest.TestCase):
         code, _, err = self.srv.cli("deploy", "status", "api-live")
         self.assertEqual(code, 2)
         self.assertIn("does not exist", err)
+
+
+
+class ApiTestPool(ApiTest):
+    """The same on a pool of two threads, where plan polls park (holding no thread)."""
+    ARGS = ("--workers", "2")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 import unittest
 
@@ -174,6 +175,50 @@ class GracefulStop(unittest.TestCase):
         with srv:
             self.assertTrue(os.path.isfile(os.path.join(nested, "kiln.db")))
             self.assertTrue(os.path.isdir(os.path.join(nested, "art")))
+
+
+class ThreadingModels(unittest.TestCase):
+    """Both threading models: a thread per connection (the default) and a pool of N threads
+    (--workers N). Long polls park (the pool) or wait on their own thread (per connection);
+    either way the other clients are answered at once, and one event ends every poll."""
+
+    POLLS = 6
+
+    def check(self, srv):
+        last = srv.ok("GET", "/events", prefix="/api/kiln/v1")["last_id"]
+        answers = [None] * self.POLLS
+
+        def poll(i):
+            answers[i] = srv.api("GET", "/events", {"after": last, "wait": 20},
+                                 prefix="/api/kiln/v1")
+
+        threads = [threading.Thread(target=poll, args=(i,)) for i in range(self.POLLS)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        self.assertTrue(all(t.is_alive() for t in threads))  # all waiting for an event
+        # More polls than pool threads: the other clients are still answered at once.
+        t0 = time.time()
+        self.assertEqual(srv.request("GET", "/health").status, 200)
+        srv.ok("POST", "/experiments/create", {"name": "while-polling"})
+        self.assertLess(time.time() - t0, 2)
+        srv.ok("POST", "/registered-models/create", {"name": "ends-the-polls"})
+        for t in threads:
+            t.join(10)
+        self.assertLess(time.time() - t0, 10)
+        for status, body in answers:
+            self.assertEqual(status, 200)
+            self.assertEqual([e["type"] for e in body["events"]], ["registered_model.created"])
+
+    def test_thread_per_connection_is_the_default(self):
+        with KilnServer() as srv:
+            self.assertIn("a thread per connection", srv.stderr())
+            self.check(srv)
+
+    def test_pool_smaller_than_the_clients(self):
+        with KilnServer("--workers", "2") as srv:
+            self.assertIn("2 worker threads", srv.stderr())
+            self.check(srv)
 
 
 if __name__ == "__main__":
