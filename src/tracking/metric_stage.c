@@ -11,6 +11,10 @@
  *     stages metrics applies the next SLICE_ROWS rows in (run_uuid, seq) order after a
  *     cursor, and moves the cursor on (back to the start after the last row): a round robin
  *     over the runs, each getting a prefix of its rows in arrival order;
+ *   - when a slice finds fewer than SPARSE_ROWS_PER_RUN rows per run (many runs logging a
+ *     little each, e.g. one metric per run), waiting batches nothing: the backlog kept
+ *     shrinks to one slice until a slice finds dense rows again, so the next read has
+ *     little to apply (the first search after 100,000 one-metric runs: 59 -> 20 ms);
  *   - a slice inserts its rows into the history sorted by the history's key, upserts each
  *     key's greatest (step, timestamp, value) into latest_metrics and deletes them from the
  *     stage, all in the write's transaction (undone with it if it fails).
@@ -41,6 +45,8 @@
 /* Staged rows kept waiting (depth of the backlog), and rows a slice applies (its length). */
 #define BACKLOG_ROWS 2048
 #define SLICE_ROWS 256
+/* A slice with fewer rows per run than this is sparse: the backlog then shrinks to one slice. */
+#define SPARSE_ROWS_PER_RUN 4
 #define KILN_STR(x) KILN_STR_(x)
 #define KILN_STR_(x) #x
 
@@ -78,6 +84,7 @@
     "WHERE (excluded.step, excluded.timestamp, excluded.value) > "                                 \
     "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)"
 #define SQL_APPLY_DELETE "DELETE FROM metric_stage WHERE " SLICE_WHERE
+#define SQL_SLICE_RUNS "SELECT count(DISTINCT run_uuid) FROM metric_stage WHERE " SLICE_WHERE
 /* Where a slice starting after (?1, ?2) ends; no row: it runs to the end of the stage. */
 #define SQL_SLICE_END                                                                 \
     "SELECT run_uuid, seq FROM metric_stage WHERE (run_uuid, seq) > (?, ?) ORDER BY " \
@@ -98,6 +105,7 @@ struct stage_pos {
 
 /* Process-wide hints (see the header comment); the cursor under its lock. */
 static atomic_long backlog_rows;
+static atomic_long backlog_limit = BACKLOG_ROWS;
 static pthread_mutex_t cursor_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stage_pos cursor;
 
@@ -159,30 +167,39 @@ int trk_stage_metrics(struct kiln_tx *tx, const char *run_id, const struct kiln_
     return rc;
 }
 
+/* Runs one statement over the staged rows in (lo, hi] (SLICE_WHERE); *first: its first
+ * column's first value (0 without a row), when not NULL. */
+static int slice_exec(struct kiln_tx *tx, const char *sql, const struct stage_pos *lo,
+                      const struct stage_pos *hi, int64_t *first, struct kiln_err *err)
+{
+    struct kiln_stmt *st;
+    int open_end = hi->run[0] == '\0';
+    int rc = kiln_tx_prepare(tx, sql, &st, err);
+    if (rc != KILN_OK)
+        return rc;
+    kiln_stmt_bind_text(st, 1, lo->run);
+    kiln_stmt_bind_int64(st, 2, lo->seq);
+    kiln_stmt_bind_text(st, 3, open_end ? NULL : hi->run);
+    if (open_end)
+        kiln_stmt_bind_null(st, 4);
+    else
+        kiln_stmt_bind_int64(st, 4, hi->seq);
+    rc = kiln_stmt_step(st, err);
+    if (first != NULL)
+        *first = rc == KILN_STMT_ROW ? kiln_stmt_int64(st, 0) : 0;
+    kiln_stmt_finish(st);
+    return rc < 0 ? rc : KILN_OK;
+}
+
 /* Applies the staged rows in (lo, hi] of the stage's key order; OUT: how many. */
 static int apply(struct kiln_tx *tx, const struct stage_pos *lo, const struct stage_pos *hi,
                  int64_t *applied /* OUT */, struct kiln_err *err)
 {
     static const char *const sql[] = { SQL_APPLY_HISTORY, SQL_APPLY_LATEST, SQL_APPLY_DELETE };
-    int open_end = hi->run[0] == '\0';
     int rc = KILN_OK;
 
-    for (size_t i = 0; rc == KILN_OK && i < sizeof(sql) / sizeof(sql[0]); i++) {
-        struct kiln_stmt *st;
-        rc = kiln_tx_prepare(tx, sql[i], &st, err);
-        if (rc != KILN_OK)
-            break;
-        kiln_stmt_bind_text(st, 1, lo->run);
-        kiln_stmt_bind_int64(st, 2, lo->seq);
-        kiln_stmt_bind_text(st, 3, open_end ? NULL : hi->run);
-        if (open_end)
-            kiln_stmt_bind_null(st, 4);
-        else
-            kiln_stmt_bind_int64(st, 4, hi->seq);
-        rc = kiln_stmt_step(st, err);
-        rc = rc < 0 ? rc : KILN_OK;
-        kiln_stmt_finish(st);
-    }
+    for (size_t i = 0; rc == KILN_OK && i < sizeof(sql) / sizeof(sql[0]); i++)
+        rc = slice_exec(tx, sql[i], lo, hi, NULL, err);
     *applied = rc == KILN_OK ? kiln_tx_changes(tx) : 0; /* the DELETE's */
     return rc;
 }
@@ -221,15 +238,17 @@ static int slice_end(struct kiln_tx *tx, const struct stage_pos *from, struct st
 int trk_stage_maintain(struct kiln_tx *tx, size_t staged, struct kiln_err *err)
 {
     struct stage_pos from, hi;
-    int64_t applied, left = 0;
+    int64_t applied, runs = 0, left = 0;
     int rc;
 
-    if (atomic_fetch_add(&backlog_rows, (long)staged) + (long)staged < BACKLOG_ROWS)
+    if (atomic_fetch_add(&backlog_rows, (long)staged) + (long)staged < atomic_load(&backlog_limit))
         return KILN_OK;
     pthread_mutex_lock(&cursor_lock);
     from = cursor;
     pthread_mutex_unlock(&cursor_lock);
     rc = slice_end(tx, &from, &hi, err);
+    if (rc == KILN_OK)
+        rc = slice_exec(tx, SQL_SLICE_RUNS, &from, &hi, &runs, err);
     if (rc == KILN_OK)
         rc = apply(tx, &from, &hi, &applied, err);
     if (rc == KILN_OK && hi.run[0] == '\0') /* wrapped: resynchronise the count */
@@ -240,6 +259,11 @@ int trk_stage_maintain(struct kiln_tx *tx, size_t staged, struct kiln_err *err)
         atomic_store(&backlog_rows, (long)left);
     else
         atomic_fetch_sub(&backlog_rows, (long)applied);
+    /* Few rows per run: waiting batches nothing, it only makes the next read's apply longer.
+     * (An empty slice, at the end of the stage, says nothing either way.) */
+    if (runs > 0)
+        atomic_store(&backlog_limit,
+                     applied >= SPARSE_ROWS_PER_RUN * runs ? BACKLOG_ROWS : SLICE_ROWS);
     /* The cursor moves even if the write is later undone: its rows are then simply still
      * staged, to be applied on the next round or by the next read. After the end it
      * starts over: ("", 0) is both. */

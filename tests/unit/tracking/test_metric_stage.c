@@ -1,9 +1,9 @@
 /*
  * test_metric_stage.c - logged metrics go through metric_stage (tracking/metric_stage.c):
  * a read right after logging sees them (get-run, history, search), slices move them into the
- * history while keeping a backlog, the latest-value rule holds across slices against a
- * reference computed here, nothing staged is lost across a reopen, and a failed apply
- * changes nothing.
+ * history while keeping a backlog (a short one when runs have few rows each), the latest-value rule
+ * holds across slices against a reference computed here, nothing staged is lost across a reopen,
+ * and a failed apply changes nothing.
  */
 #include "trk_fixture.h"
 
@@ -105,6 +105,41 @@ static void test_slices_keep_a_backlog(void **state)
     }
     assert_int_equal(sql_int_raw(f, STAGED, NULL), 0);
     assert_int_equal(sql_int_raw(f, HISTORY, NULL), 6000);
+}
+
+/* Many runs with a row or two each: waiting would batch nothing, so the backlog shrinks to
+ * about one slice (the first read then applies little); dense logging brings it back. */
+static void test_sparse_stage_stays_short(void **state)
+{
+    struct fixture *f = *state;
+    struct kiln_err err = { 0 };
+    struct kiln_metric m[2];
+    const char *dense = NULL;
+    int64_t staged;
+
+    assert_int_equal(kiln_metrics_settle(f->store, &err), KILN_OK);
+    memset(m, 0, sizeof(m));
+    m[0].key = "acc";
+    m[1].key = "loss";
+    for (int r = 0; r < 1500; r++) {
+        const char *id = make_run(f, f->exp, NULL)->info.run_id;
+        m[0].value = r;
+        m[1].value = -r;
+        log_batch(f, id, m, 2);
+        if (r == 0)
+            dense = id;
+    }
+    staged = sql_int_raw(f, STAGED, NULL);
+    assert_int_equal(staged + sql_int_raw(f, HISTORY, NULL), 3000);
+    assert_true(staged <= 2 * 256 + 2); /* about one slice waits, not 2,048 rows */
+    /* One run logging steadily: slices take hundreds of its rows, the deep backlog returns. */
+    for (int64_t step = 1; step <= 300; step++)
+        log_step(f, dense, step);
+    staged = sql_int_raw(f, STAGED, NULL);
+    assert_int_equal(staged + sql_int_raw(f, HISTORY, NULL), 6000);
+    assert_true(staged >= 1024);
+    assert_int_equal(find_metric(get_run(f, dense), "k4")->step, 300);
+    assert_int_equal(sql_int_raw(f, STAGED, NULL), 0);
 }
 
 /* The reference rule: greatest (step, timestamp, value), NaN counted as 0, first one kept. */
@@ -251,6 +286,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_read_sees_staged, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_slices_keep_a_backlog, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sparse_stage_stays_short, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_latest_rule_across_slices, fixture_setup,
                                         fixture_teardown),
