@@ -80,10 +80,6 @@ static char *absolute(const char *path)
 /*
  * Store reader connections: one per pool thread (plus two for background readers), or with a
  * thread per connection 2 x cores, at least 6; a reader beyond that waits for a free one.
- * Why a thread per connection by default: a pool thread whose request waits for the group
- * commit (store/group.c) holds up every other connection it serves. With 8 log-batch
- * clients on a pool of 4 that head-of-line blocking cost 10-20 % of the throughput, and at
- * a steady 5,000 requests/s the pool fell behind (bench/RESULTS.md, sixth session).
  */
 static int store_readers(int64_t workers)
 {
@@ -180,6 +176,12 @@ int kiln_cmd_server(int argc, char **argv)
     const char *host = "127.0.0.1", *store_uri = "sqlite:///./kiln-data/kiln.db";
     const char *artifacts = "./kiln-data/artifacts", *root = "mlflow-artifacts:/";
     const char *log_level = NULL;
+    /*
+     * workers 0, a thread per connection, by default: a pool thread whose request waits for
+     * the group commit (store/group.c) holds up every other connection it serves. With 8
+     * log-batch clients on a pool of 4 that cost 10-20 % of the throughput, and at a steady
+     * 5,000 requests/s the pool fell behind (bench/RESULTS.md, sixth session).
+     */
     int64_t port = 5000, workers = 0, grace = 30;
     struct kiln_opt opts[] = {
         { "host", 0, KILN_OPT_STR, &host },

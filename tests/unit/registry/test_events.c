@@ -12,6 +12,8 @@
 #include "http/client.h"
 #include "http/http.h"
 
+#define DELIVERED "SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'delivered'"
+
 /* ---- a webhook receiver: kiln's own HTTP server recording POST bodies ------------------ */
 
 struct receiver {
@@ -247,13 +249,9 @@ static void test_webhook_delivery(void **state)
         kiln_sleep_ms(10);
     assert_int_equal(received(&r), 4);
     /* The receiver keeps a body before the deliverer records it: wait for the record too. */
-    for (int i = 0; i < 1000 && fx_int(f, "SELECT COUNT(*) FROM webhook_deliveries WHERE state = "
-                                          "'delivered'") < 4;
-         i++)
+    for (int i = 0; i < 1000 && fx_int(f, DELIVERED) < 4; i++)
         kiln_sleep_ms(10);
-    assert_int_equal(fx_int(f, "SELECT COUNT(*) FROM webhook_deliveries WHERE state = "
-                               "'delivered'"),
-                     4);
+    assert_int_equal(fx_int(f, DELIVERED), 4);
     pthread_mutex_lock(&r.lock);
     for (int i = 0; i < r.n; i++) {
         doc = json_loads(r.bodies[i], 0, NULL);
