@@ -73,7 +73,9 @@ def main():
         kok(srv, "POST", "/deployments", {"spec": spec(
             "bench-live", "bench", "    error_rate: {max: 0.05}\n    agreement: {min: 0.5}",
             weight=50, hold="1h", min_requests=10 ** 9, drift_rows=1000, drift_window="10s")})
-        rep = Replica(srv, "bench-live").start()
+        # The same pool of 2 as `plain`, so the difference is the deployment's own work (a
+        # replica's default is a thread per connection, see src/serve/serve.c).
+        rep = Replica(srv, "bench-live", extra=("--workers", "2")).start()
         code, _, err = srv.cli("deploy", "start", "bench-live", "--version", str(v2))
         assert code == 0, err
         wait_for(lambda: rep.score([0, 0, 0, 0]).headers.get("X-Kiln-Version") == str(v2) or

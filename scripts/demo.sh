@@ -147,7 +147,7 @@ say "applied deployment $DEPLOY (examples/closed_loop/deployment.yaml) and pipel
 RURLS=""
 for r in 1 2; do
     p=$(free_port)
-    "$KILN" serve --deployment "$DEPLOY" --port "$p" --workers 2 \
+    "$KILN" serve --deployment "$DEPLOY" --port "$p" \
         2>"$WORK/logs/replica-$r.log" &
     REPLICAS="$REPLICAS $!"
     wait_http "http://127.0.0.1:$p/ping" "$!" "$WORK/logs/replica-$r.log" "replica $r"

@@ -222,8 +222,8 @@ static int served_new(struct slot *sl, struct kiln_rt_model *m, const char *vers
     rc = v->source == NULL ? kiln_err_set(err, KILN_ENOMEM, "out of memory") : KILN_OK;
     if (rc == KILN_OK)
         rc = kiln_serve_schema_new(m, &v->schema, err);
-    /* One workspace per HTTP worker up front, so requests never allocate one. */
-    for (int i = 0; rc == KILN_OK && i < sl->srv->workers; i++) {
+    /* Workspaces up front (one per pool thread or core), so requests rarely allocate one. */
+    for (int i = 0; rc == KILN_OK && i < sl->srv->workspaces; i++) {
         struct kiln_rt_ws *ws = kiln_rt_ws_new(m);
         if (ws == NULL)
             rc = kiln_err_set(err, KILN_ENOMEM, "out of memory for workspaces");

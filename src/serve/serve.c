@@ -37,13 +37,25 @@ int kiln_serve_new(const struct kiln_serve_config *cfg, struct kiln_serve **out,
     struct kiln_serve *s = kiln_calloc(1, sizeof(*s));
     pthread_condattr_t ca;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int oom = 0;
+    int cores = ncpu > 0 ? (int)ncpu : 2, oom = 0;
 
     if (s == NULL)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     s->host = dup_or_null(cfg->host != NULL ? cfg->host : "127.0.0.1", &oom);
     s->port = cfg->port;
-    s->workers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 2);
+    /*
+     * By default a pool of one thread per core, except in a replica (--deployment): there a
+     * request to a slow candidate would hold up the other connections of its pool thread and
+     * put the candidate's latency into the stable version's figures (a slow canary then
+     * passed its latency check, tests/e2e/test_serve_deploy.py), so each connection gets its
+     * own thread. For one fast model the pool serves more: 92,700 against 54,800 req/s from
+     * 32 connections (bench/run_serve_bench.py, sixth session).
+     */
+    if (cfg->workers > 0)
+        s->workers = cfg->workers;
+    else
+        s->workers = cfg->deployment != NULL ? 0 : cores;
+    s->workspaces = s->workers > 0 ? s->workers : cores;
     s->tracking_uri = dup_or_null(cfg->tracking_uri, &oom);
     s->model_dir = dup_or_null(cfg->model_dir, &oom);
     s->max_body = cfg->max_body > 0 ? cfg->max_body : DEFAULT_MAX_BODY;
@@ -226,8 +238,14 @@ int kiln_serve_start(struct kiln_serve *s, struct kiln_err *err)
     rc = kiln_http_start(&hc, s->router, s, &s->http, err);
     if (rc != KILN_OK)
         return rc;
-    kiln_log_info("kiln serve listening on http://%s:%d (%d workers); loading %zu model(s)",
-                  s->host, kiln_http_port(s->http), s->workers, s->n_slots);
+    if (s->workers > 0)
+        kiln_log_info("kiln serve listening on http://%s:%d (%d worker threads); loading %zu "
+                      "model(s)",
+                      s->host, kiln_http_port(s->http), s->workers, s->n_slots);
+    else
+        kiln_log_info("kiln serve listening on http://%s:%d (a thread per connection); loading "
+                      "%zu model(s)",
+                      s->host, kiln_http_port(s->http), s->n_slots);
     for (size_t i = 0; i < s->n_slots && rc == KILN_OK; i++) {
         struct kiln_err e = { 0 };
         rc = slot_load(s->slots[i], 1, NULL, &e);

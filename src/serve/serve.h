@@ -36,7 +36,7 @@ struct kiln_serve;
 struct kiln_serve_config {
     const char *host;            /* default 127.0.0.1 */
     int port;                    /* 0 picks a free port */
-    int workers;                 /* HTTP worker threads (0: the number of cores) */
+    int workers;                 /* HTTP pool threads (0: the default, see serve.c) */
     const char *tracking_uri;    /* for every URI but local folders (NULL: none) */
     const char *model_dir;       /* where downloaded models go (NULL: a temporary folder) */
     size_t max_body;             /* request body limit in bytes (0: 64 MiB) */

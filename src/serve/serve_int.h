@@ -78,7 +78,9 @@ struct slot {
 
 struct kiln_serve {
     char *host;
-    int port, workers;
+    int port;
+    int workers;    /* HTTP pool threads; 0: a thread per connection */
+    int workspaces; /* runtime workspaces made per version up front (the pool, or the cores) */
     char *tracking_uri;
     char *model_dir;
     int own_model_dir;

@@ -130,7 +130,7 @@ class Replica(KilnServer):
     """A real `kiln serve --deployment NAME` process."""
 
     def __init__(self, control, deployment, replica_id=None, extra=()):
-        args = ["--deployment", deployment, "--tracking-uri", control.base, "--workers", "2"]
+        args = ["--deployment", deployment, "--tracking-uri", control.base]
         if replica_id:
             args += ["--replica-id", replica_id]
         super().__init__(*args, *extra, command=("serve",), ready_path="/ping")
